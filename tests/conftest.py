@@ -1,0 +1,74 @@
+"""Shared fixtures, one per concern. Area-specific fixtures live in each tests/<area>/conftest.py."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from visualizador_emtp.home import init_home
+from visualizador_emtp.instance import Instance
+from visualizador_emtp.users import service as users_service
+
+REPO = Path(__file__).resolve().parents[1]
+VENV_BIN = Path(sys.executable).parent
+EMTP_ADMIN = str(VENV_BIN / "emtp-admin")
+ARTIFACTS = REPO / "test-artifacts"
+
+# Fast hashing in tests that create many users; production default stays 12.
+TEST_BCRYPT_ROUNDS = "4"
+
+
+def write_config(home: Path, text: str) -> None:
+    cfg = home / "config" / "visualizador-emtp.toml"
+    cfg.parent.mkdir(parents=True, exist_ok=True)
+    cfg.write_text(text, encoding="utf-8")
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> Path:
+    """An initialised instance home (config, secret key, users.db at head) in a temp folder."""
+    h = tmp_path / "home"
+    write_config(h, f"[security]\nbcrypt_rounds = {TEST_BCRYPT_ROUNDS}\n\n[backup]\ndest = \"{tmp_path / 'backups'}\"\n")
+    init_home(Instance.load(h))
+    return h
+
+
+@pytest.fixture
+def instance(home: Path) -> Instance:
+    inst = Instance.load(home)
+    yield inst
+    inst.db.dispose()
+
+
+@pytest.fixture
+def make_user(instance: Instance):
+    """make_user('ana', role='analista', password=...) -> UserView."""
+
+    def _make(username: str, role: str = "analista", password: str = "Clave-segura-1", **kw):
+        return users_service.create_user(instance.db, username, password, role,
+                                         bcrypt_rounds=int(TEST_BCRYPT_ROUNDS), **kw)
+
+    return _make
+
+
+@pytest.fixture
+def run_cli(home: Path):
+    """run_cli('users', 'list', input=None) -> CompletedProcess of the real emtp-admin script."""
+
+    def _run(*args: str, input: str | None = None, env: dict | None = None, check: bool = False,
+             timeout: int = 300) -> subprocess.CompletedProcess:
+        e = {**os.environ, "EMTP_HOME": str(home), **(env or {})}
+        return subprocess.run([EMTP_ADMIN, *args], input=input, capture_output=True, text=True, env=e,
+                              check=check, timeout=timeout)
+
+    return _run
+
+
+@pytest.fixture(scope="session")
+def artifacts_dir() -> Path:
+    ARTIFACTS.mkdir(exist_ok=True)
+    return ARTIFACTS
