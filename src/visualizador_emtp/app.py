@@ -86,6 +86,11 @@ def create_app(settings: Settings | None = None, home: str | None = None) -> Fla
             continue
         app.register_blueprint(module.bp)
 
+    proxies = settings["server.trusted_proxies"]
+    if proxies:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies)
+
     _install_guards(app, inst)
     _install_error_pages(app)
 

@@ -43,6 +43,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("server", "workers", int, 4, "Procesos de gunicorn."),
     Setting("server", "timeout", int, 60, "Segundos antes de que gunicorn reinicie un proceso colgado."),
     Setting("server", "base_url", str, "", "URL pública (informativa; usada en mensajes y doctor)."),
+    Setting("server", "trusted_proxies", int, 0, "Proxies inversos delante de la app (1 con nginx): se confía en X-Forwarded-For/Proto de ese número de saltos."),
     Setting("security", "bcrypt_rounds", int, 12, "Costo de bcrypt para contraseñas nuevas (10–16)."),
     Setting("security", "session_idle_minutes", int, 30, "Minutos de inactividad antes de cerrar la sesión."),
     Setting("security", "cookie_secure", bool, False, "Marca la cookie de sesión como Secure (activar detrás de HTTPS)."),
@@ -107,6 +108,8 @@ def _validate(values: dict[str, Any], origin_of: dict[str, str]) -> None:
     host, sep, port = bind.rpartition(":")
     if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
         raise bad("server.bind", "debe tener la forma host:puerto, p. ej. 0.0.0.0:8051")
+    if not 0 <= values["server.trusted_proxies"] <= 5:
+        raise bad("server.trusted_proxies", "debe estar entre 0 y 5")
     if not 1 <= values["server.workers"] <= 64:
         raise bad("server.workers", "debe estar entre 1 y 64")
     if not 4 <= values["security.bcrypt_rounds"] <= 16:
