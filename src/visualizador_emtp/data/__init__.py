@@ -1,0 +1,1 @@
+"""EMTP enrollment data: catalog, canonical schema, sources, refresh, store and the cube."""
