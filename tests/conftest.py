@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -13,19 +12,7 @@ from visualizador_emtp.home import init_home
 from visualizador_emtp.instance import Instance
 from visualizador_emtp.users import service as users_service
 
-REPO = Path(__file__).resolve().parents[1]
-VENV_BIN = Path(sys.executable).parent
-EMTP_ADMIN = str(VENV_BIN / "emtp-admin")
-ARTIFACTS = REPO / "test-artifacts"
-
-# Fast hashing in tests that create many users; production default stays 12.
-TEST_BCRYPT_ROUNDS = "4"
-
-
-def write_config(home: Path, text: str) -> None:
-    cfg = home / "config" / "visualizador-emtp.toml"
-    cfg.parent.mkdir(parents=True, exist_ok=True)
-    cfg.write_text(text, encoding="utf-8")
+from support import ARTIFACTS, EMTP_ADMIN, TEST_BCRYPT_ROUNDS, write_config  # noqa: F401
 
 
 @pytest.fixture
