@@ -59,3 +59,36 @@ def run_cli(home: Path):
 def artifacts_dir() -> Path:
     ARTIFACTS.mkdir(exist_ok=True)
     return ARTIFACTS
+
+
+def _psql(sql: str) -> None:
+    subprocess.run(["su", "postgres", "-c", f"psql -v ON_ERROR_STOP=1 -q -c \"{sql}\""], check=True,
+                   capture_output=True, text=True, cwd="/")
+
+
+@pytest.fixture(scope="session")
+def postgres_cluster() -> str:
+    """The PostgreSQL server started by .ci/run (started here if it is installed but stopped).
+
+    A missing PostgreSQL is a failure, not a skip: CI installs it.
+    """
+    out = subprocess.run(["pg_lsclusters", "--no-header"], capture_output=True, text=True, check=True).stdout
+    line = out.split("\n")[0].split()
+    version, name, status = line[0], line[1], line[3]
+    if status != "online":
+        subprocess.run(["pg_ctlcluster", version, name, "start"], check=True)
+    role = "emtp_test"
+    _psql(f"DO \\$\\$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{role}') THEN "
+          f"CREATE ROLE {role} LOGIN PASSWORD '{role}-pw' CREATEDB; END IF; END \\$\\$;")
+    return role
+
+
+@pytest.fixture
+def postgres_url(postgres_cluster: str):
+    """A fresh, empty PostgreSQL database; dropped afterwards."""
+    import uuid
+
+    db = "emtp_" + uuid.uuid4().hex[:10]
+    _psql(f"CREATE DATABASE {db} OWNER {postgres_cluster}")
+    yield f"postgresql+psycopg://{postgres_cluster}:{postgres_cluster}-pw@127.0.0.1:5432/{db}"
+    _psql(f"DROP DATABASE IF EXISTS {db} WITH (FORCE)")

@@ -7,6 +7,7 @@ which is what surfaces "database is locked" with several gunicorn workers.
 
 from __future__ import annotations
 
+import os
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from typing import Iterator
@@ -75,13 +76,41 @@ class Database:
         self.busy_timeout_ms = busy_timeout_ms
         self._engine: Engine | None = None
         self._factory: sessionmaker | None = None
+        self._file_id = None
 
     @property
     def engine(self) -> Engine:
         if self._engine is None:
             self._engine = make_engine(self.url, self.busy_timeout_ms)
             self._factory = sessionmaker(self._engine, expire_on_commit=False)
+            self._file_id = self._sqlite_file_id()
         return self._engine
+
+    def _sqlite_file_id(self):
+        path = self.sqlite_path
+        if path is None:
+            return None
+        try:
+            st = os.stat(path)
+        except FileNotFoundError:
+            return None
+        return (st.st_dev, st.st_ino)
+
+    @property
+    def sqlite_path(self) -> str | None:
+        if not self.url.startswith("sqlite:///"):
+            return None
+        return self.url[len("sqlite:///"):] or None
+
+    def file_problem(self) -> str | None:
+        """For SQLite: the file this process opened was deleted or replaced underneath it."""
+        if self.sqlite_path is None or self._engine is None:
+            return None
+        if not os.path.exists(self.sqlite_path):
+            return f"el archivo {self.sqlite_path} ya no existe"
+        if self._file_id is not None and self._sqlite_file_id() != self._file_id:
+            return f"el archivo {self.sqlite_path} fue reemplazado mientras la aplicación corría: reinicie el servicio"
+        return None
 
     @contextmanager
     def session(self) -> Iterator[Session]:

@@ -22,6 +22,7 @@ class LoginAttempt(Base):
     __table_args__ = (
         Index("ix_login_attempts_username_ts", "username", "ts"),
         Index("ix_login_attempts_ip_ts", "ip", "ts"),
+        Index("ix_login_attempts_ts", "ts"),
     )
 
 

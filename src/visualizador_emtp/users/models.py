@@ -28,7 +28,10 @@ class User(Base):
     failed_logins: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
-    __table_args__ = (Index("ix_users_username_lower", func.lower(username), unique=True),)
+    __table_args__ = (
+        Index("ix_users_username_lower", func.lower(username), unique=True),
+        Index("ix_users_last_login", "last_login"),
+    )
 
     def __repr__(self) -> str:
         return f"<User {self.username} ({self.role})>"

@@ -42,6 +42,11 @@ def healthz():
         at_head = revision == migrate.head_revision()
         body["database"] = {"reachable": True, "at_head": at_head, "revision": revision}
         healthy = at_head
+        problem = inst.db.file_problem()
+        if problem:
+            log.error("healthz: %s", problem)
+            body["database"] = {"reachable": False, "at_head": at_head, "problem": problem}
+            healthy = False
     except Exception as exc:
         log.error("healthz: base de datos inaccesible: %s", exc)
         body["database"] = {"reachable": False, "at_head": False}
