@@ -26,6 +26,7 @@ class Comuna:
     code: int
     name: str
     region: int
+    current: bool = True  # False: pre-2018 Ñuble codes (84xx, region Biobío), still found in old data
 
 
 @dataclass(frozen=True)
@@ -217,16 +218,19 @@ DES_CUR: dict[int, str] = {0: "No aplica", 1: "Sólo Liceo", 2: "Dual", 3: "Otro
 def _comunas() -> dict[int, Comuna]:
     text = resources.files(__package__).joinpath("comunas.csv").read_text(encoding="utf-8")
     rows = csv.DictReader(text.splitlines(), delimiter=";")
-    return {int(r["codigo"]): Comuna(int(r["codigo"]), r["nombre"], int(r["region"])) for r in rows}
+    return {int(r["codigo"]): Comuna(int(r["codigo"]), r["nombre"], int(r["region"]), r["vigente"] == "1")
+            for r in rows}
 
 
-def comunas() -> dict[int, Comuna]:
-    """All 346 comunas by CUT code."""
+def comunas(current_only: bool = False) -> dict[int, Comuna]:
+    """Comunas by CUT code: the 346 in force, plus (unless current_only) the 21 pre-2018 Ñuble codes."""
+    if current_only:
+        return {k: c for k, c in _comunas().items() if c.current}
     return _comunas()
 
 
-def comunas_of_region(region: int) -> list[Comuna]:
-    return [c for c in _comunas().values() if c.region == region]
+def comunas_of_region(region: int, current_only: bool = True) -> list[Comuna]:
+    return [c for c in _comunas().values() if c.region == region and (c.current or not current_only)]
 
 
 # --- Lookups -------------------------------------------------------------------------------
