@@ -54,6 +54,18 @@ def _read_last_line(path: Path) -> bytes | None:
         return None
 
 
+def _ends_without_newline(path: Path) -> bool:
+    try:
+        with open(path, "rb") as f:
+            f.seek(0, os.SEEK_END)
+            if f.tell() == 0:
+                return False
+            f.seek(-1, os.SEEK_END)
+            return f.read(1) != b"\n"
+    except FileNotFoundError:
+        return False
+
+
 def _rotated_files(path: Path) -> list[Path]:
     """audit.jsonl.N[.gz] … audit.jsonl.1, oldest first (logrotate numbering)."""
     pattern = re.compile(re.escape(path.name) + r"\.(\d+)(\.gz)?$")
@@ -108,7 +120,7 @@ class AuditLog:
                     with _open_text(newest) as f:
                         for last_text in f:
                             pass
-                    last = last_text.encode() if last_text else None
+                    last = last_text.rstrip("\n").encode() if last_text else None
                 else:
                     last = _read_last_line(newest)
         if not last:
@@ -150,6 +162,9 @@ class AuditLog:
             line = (json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n").encode("utf-8")
             fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
             try:
+                if _ends_without_newline(self.path):
+                    # a torn last line (crash, disk full): start a new line so this record stays readable
+                    line = b"\n" + line
                 written = os.write(fd, line)
                 if written != len(line):  # pragma: no cover - disk full
                     raise OSError("escritura incompleta en el registro de auditoría")
