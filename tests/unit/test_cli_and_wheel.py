@@ -31,6 +31,7 @@ def test_every_command_has_spanish_help():
         assert r.exit_code == 0, (path, r.output)
         assert cmd.help or cmd.short_help, f"{' '.join(path)} sin texto de ayuda"
         assert "Traceback" not in r.output
+        assert "Uso:" in r.output and "Usage:" not in r.output and "Show this message" not in r.output
 
 
 def test_console_script_help_and_version():

@@ -12,7 +12,10 @@ import sys
 import click
 
 from visualizador_emtp import __version__
+from visualizador_emtp.cli import i18n
 from visualizador_emtp.cli.common import CONTEXT_SETTINGS, run_cli
+
+i18n.install()
 
 COMMAND_MODULES = (
     "visualizador_emtp.cli.core",      # init, serve

@@ -41,7 +41,7 @@ def _audit(inst, event: str, target: str, detail=None, success: bool = True) -> 
 
 
 @users.command("create")
-@click.argument("username")
+@click.argument("username", metavar="USUARIO")
 @click.option("--role", type=click.Choice(["admin", "analista"]), default="analista", show_default=True,
               help="Perfil del usuario.")
 @click.option("--full-name", default="", help="Nombre completo.")
@@ -78,7 +78,7 @@ def list_(ctx, show_all):
 
 
 @users.command("set-password")
-@click.argument("username")
+@click.argument("username", metavar="USUARIO")
 @click.option("--password-stdin", is_flag=True, help="Lee la contraseña de la entrada estándar.")
 @click.pass_context
 def set_password(ctx, username, password_stdin):
@@ -110,7 +110,7 @@ def _set_active(ctx, username: str, active: bool) -> None:
 
 
 @users.command()
-@click.argument("username")
+@click.argument("username", metavar="USUARIO")
 @click.pass_context
 def deactivate(ctx, username):
     """Desactiva un usuario: no podrá ingresar y sus sesiones se cierran."""
@@ -118,7 +118,7 @@ def deactivate(ctx, username):
 
 
 @users.command()
-@click.argument("username")
+@click.argument("username", metavar="USUARIO")
 @click.pass_context
 def activate(ctx, username):
     """Reactiva un usuario desactivado."""
