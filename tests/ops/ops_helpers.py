@@ -105,10 +105,12 @@ def overwrite_page(db: Path, pageno: int, fill: bytes = b"\xa5") -> None:
 
 def checkpoint(db: Path) -> None:
     """Fold the WAL into the main file so page-level edits hit real content."""
-    con = sqlite3.connect(db)
+    import gc
+    gc.collect()  # engines of Instances that went out of scope release their connections
+    con = sqlite3.connect(db, timeout=10)
     try:
-        con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        con.execute("PRAGMA journal_mode=DELETE")
+        busy, _, _ = con.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        assert busy == 0, "another connection kept the WAL busy"
     finally:
         con.close()
 

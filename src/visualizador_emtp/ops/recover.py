@@ -25,6 +25,8 @@ from visualizador_emtp.ops.util import copy_durable, crash_point, fsync_dir, fsy
 SQLITE3_CLI = "/usr/bin/sqlite3"
 SIDE_SUFFIXES = ("-wal", "-shm", "-journal")
 REQUIRED_TABLES = ("users",)
+PROBE_WINDOW = 256  # rowids probed one by one past a damaged spot
+MAX_EMPTY_WINDOWS = 8  # consecutive windows without a readable row: the table's end
 
 
 class RecoverError(Exception):
@@ -60,6 +62,23 @@ def _readable_counts(path: Path) -> dict[str, int | None]:
     finally:
         con.close()
     return out
+
+
+def _pad_truncated(path: Path) -> bool:
+    """A truncated file: extend it with zero pages up to the size its header declares, so SQLite
+    opens it again (the missing pages then read as damaged ones and are skipped)."""
+    with open(path, "r+b") as f:
+        header = f.read(100)
+        if len(header) < 100 or not header.startswith(b"SQLite format 3\0"):
+            return False
+        page_size = int.from_bytes(header[16:18], "big")
+        page_size = 65536 if page_size == 1 else page_size
+        pages = int.from_bytes(header[28:32], "big")
+        size = f.seek(0, os.SEEK_END)
+        if pages and size < pages * page_size:
+            f.truncate(pages * page_size)
+            return True
+    return False
 
 
 def _recover_cli(cli: str, src: Path, out: Path) -> None:
@@ -101,34 +120,54 @@ def _recover_python(src: Path, out: Path) -> list[str]:
             if kind != "table":
                 continue
             last = None
-            skipped = bad_rows = 0
+            skipped = bad_rows = probes = empty_windows = 0
             kinds = {r[1]: (r[2] or "").upper() for r in s.execute(f"PRAGMA table_info({_q(name)})")}
-            d.execute("BEGIN")
-            while skipped < 100000:
+            cols = list(kinds)
+            insert = (f"INSERT INTO {_q(name)} (rowid, {', '.join(_q(c) for c in cols)}) "
+                      f"VALUES ({', '.join('?' * (len(cols) + 1))})")
+            select = f"SELECT rowid, {', '.join(_q(c) for c in cols)} FROM {_q(name)}"
+            kinds_list = [kinds[c] for c in cols]
+
+            def take(row) -> bool:
+                nonlocal bad_rows
+                if not _plausible(row[1:], kinds_list):
+                    bad_rows += 1  # garbage from a damaged page (wrong types)
+                    return False
                 try:
-                    where = "" if last is None else "WHERE rowid > ?"
-                    cur = s.execute(f"SELECT rowid, * FROM {_q(name)} {where} ORDER BY rowid",
+                    d.execute(insert, row)
+                except sqlite3.IntegrityError:
+                    bad_rows += 1  # garbage from a damaged page (NOT NULL, duplicate key)
+                    return False
+                return True
+
+            d.execute("BEGIN")
+            while empty_windows < MAX_EMPTY_WINDOWS:
+                try:
+                    cur = s.execute(f"{select} {'' if last is None else 'WHERE rowid > ?'} ORDER BY rowid",
                                     () if last is None else (last,))
-                    cols = [c[0] for c in cur.description[1:]]
-                    kinds_list = [kinds.get(c, "") for c in cols]
-                    insert = (f"INSERT INTO {_q(name)} (rowid, {', '.join(_q(c) for c in cols)}) "
-                              f"VALUES ({', '.join('?' * (len(cols) + 1))})")
                     for row in cur:
                         if last is not None and row[0] <= last:
                             continue  # a damaged page can yield cells out of order
-                        if not _plausible(row[1:], kinds_list):
-                            bad_rows += 1  # garbage from a damaged page (wrong types)
-                            continue
-                        try:
-                            d.execute(insert, row)
-                        except sqlite3.IntegrityError:
-                            bad_rows += 1  # garbage from a damaged page (NOT NULL, duplicate key)
-                            continue
-                        last = row[0]
+                        if take(row):
+                            last = row[0]
                     break
                 except sqlite3.DatabaseError:
+                    # the cursor reads one row ahead, so the error may hide the next good row:
+                    # probe rowids one at a time (a point lookup never steps past its row)
                     skipped += 1
-                    last = (last or 0) + 1
+                    nxt = (last or 0) + 1
+                    empty_windows += 1
+                    for _ in range(PROBE_WINDOW):
+                        probes += 1
+                        try:
+                            row = s.execute(f"{select} WHERE rowid = ?", (nxt,)).fetchone()
+                        except sqlite3.DatabaseError:
+                            row = None
+                        if row is not None and take(row):
+                            empty_windows = 0
+                            break
+                        nxt += 1
+                    last = nxt
             d.execute("COMMIT")
             if bad_rows:
                 notes.append(f"{name}: {bad_rows} fila(s) inválidas descartadas")
@@ -175,6 +214,8 @@ def recover_database(inst, stamp: str | None = None, sqlite3_cli: str | None = S
             side = db.with_name(db.name + suf)
             if side.exists():
                 copy_durable(side, src.with_name(src.name + suf))
+        if _pad_truncated(src):
+            result.warnings.append("El archivo estaba truncado: las páginas faltantes se dieron por perdidas.")
         result.tables_before = _readable_counts(src)
         out = work / "recovered.db"
         methods = []
