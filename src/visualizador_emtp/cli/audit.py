@@ -56,7 +56,7 @@ def verify(ctx: click.Context) -> None:
     result = inst.audit.verify()
     files = " → ".join(result.files) if result.files else "ninguno"
     if result.ok:
-        if not result.files:
+        if not result.lines:
             click.echo("El registro de auditoría está vacío (aún no hay eventos).")
             return
         n = len(result.files)

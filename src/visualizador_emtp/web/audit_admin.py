@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 bp = Blueprint("audit_admin", __name__, url_prefix="/admin/auditoria")
 
 PAGE_SIZE = 50
-MAX_PAGE = 10_000_000
+MAX_PAGE = 999_999_999
 
 
 def _page_arg(msgs: list[str]) -> int:
