@@ -214,3 +214,42 @@ def test_healthz(live):
 def test_app_log_format(live):
     text = live.instance.paths.app_log.read_text()
     assert "[pid " in text and " INFO " in text
+
+
+def test_audit_chain_of_a_live_instance_verifies_and_catches_edits(live):
+    """Everything the server wrote above forms an intact chain; an edit, a deletion, a truncation are caught."""
+    import os
+    import subprocess
+
+    from support import EMTP_ADMIN
+
+    for i in range(25):  # some traffic of its own, so the test does not depend on the others
+        WebClient(live.url, unique_ip()).login(f"visitante{i % 3}", "clave-equivocada")
+    home = live.instance.home
+    env = {**os.environ, "EMTP_HOME": str(home)}
+    verify = lambda: subprocess.run([EMTP_ADMIN, "audit", "verify"], env=env, capture_output=True, text=True)
+    r = verify()
+    assert r.returncode == 0, r.stdout + r.stderr
+    log = live.instance.paths.audit_log
+    pristine = log.read_bytes()
+    head = (live.instance.paths.run_dir / "audit.head").read_bytes()
+    lines = pristine.decode().splitlines(keepends=True)
+    assert len(lines) > 20
+    try:
+        tampered = lines[:]
+        record = json.loads(tampered[5])
+        record["ip"] = "1.2.3.4"  # edited, hash left as it was
+        tampered[5] = json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n"
+        log.write_text("".join(tampered))
+        r = verify()
+        assert r.returncode == 2 and "modific" in (r.stdout + r.stderr)
+        log.write_text("".join(lines[:7] + lines[8:]))  # one line deleted
+        r = verify()
+        assert r.returncode == 2 and "cadena" in (r.stdout + r.stderr)
+        log.write_text("".join(lines[:-3]))  # the tail truncated
+        r = verify()
+        assert r.returncode == 2 and "truncado" in (r.stdout + r.stderr)
+    finally:
+        log.write_bytes(pristine)
+        (live.instance.paths.run_dir / "audit.head").write_bytes(head)
+    assert verify().returncode == 0
