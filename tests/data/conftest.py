@@ -30,6 +30,14 @@ def demo_table(years=SMALL_YEARS, seed=7) -> pa.Table:
     return pa.concat_tables(demo_tables(tuple(years), seed))
 
 
+@lru_cache(maxsize=1)
+def small_table() -> pa.Table:
+    """2024-2025 demo rows of about a quarter of the schools (fast refresh tests)."""
+    import pyarrow.compute as pc
+    t = demo_table()
+    return t.filter(pc.less(t["RBD"], 12000))
+
+
 def raw_mineduc(table: pa.Table, extra_levels: bool = True, seed: int = 1) -> list[dict]:
     """Rows like the public 'Matrícula por estudiante' CSV: all levels, extra columns."""
     rows = []
@@ -74,7 +82,7 @@ def current_version(home: Path) -> str | None:
 
 @pytest.fixture
 def small_parquet(tmp_path) -> Path:
-    return write_parquet(tmp_path / "matricula_demo.parquet", demo_table())
+    return write_parquet(tmp_path / "matricula_demo.parquet", small_table())
 
 
 @pytest.fixture(autouse=True)

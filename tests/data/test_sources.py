@@ -10,7 +10,7 @@ import pytest
 
 from visualizador_emtp.data.sources.csv import CsvSource, detect_encoding
 
-from .conftest import current_version, demo_table, raw_mineduc, write_csv
+from .conftest import current_version, demo_table, small_table, raw_mineduc, write_csv
 from .rds_writer import write_rds
 
 
@@ -72,7 +72,7 @@ def test_csv_text_in_number_column_reported_nothing_published(tmp_path, home, ru
 def test_parquet_reader_and_corrupt_files(tmp_path, home, run_cli, small_parquet):
     r = run_cli("refresh", "--source", "parquet", "--path", str(small_parquet))
     assert r.returncode == 0, r.stderr
-    assert _published_rows(home)[0] == len(demo_table())
+    assert _published_rows(home)[0] == len(small_table())
     before = current_version(home)
     data = small_parquet.read_bytes()
     trunc = tmp_path / "truncado.parquet"
