@@ -369,3 +369,19 @@ def test_bulk_first_ingest_rebuilds_the_secondary_indexes(small, monkeypatch):
     assert set(index_mod._SECONDARY_NAMES) <= names
     assert "ix_events_event_ts" in plan and "TEMP B-TREE" not in plan
     _assert_mirrors_files(inst)
+
+
+def test_interrupted_bulk_ingest_gets_its_indexes_back(small):
+    inst, idx = small
+    _now_events(inst.audit, 20)
+    idx.refresh()
+    con = sqlite3.connect(idx.db_path)
+    con.execute("DROP INDEX ix_events_actor_ts")  # what a worker killed mid bulk-ingest leaves behind
+    con.commit()
+    con.close()
+    _now_events(inst.audit, 1, seed=4)
+    idx.refresh()
+    con = sqlite3.connect(idx.db_path)
+    names = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='index'")}
+    con.close()
+    assert "ix_events_actor_ts" in names

@@ -382,6 +382,8 @@ class AuditIndex:
                 bulk = True
                 for name in _SECONDARY_NAMES:
                     con.execute(f"DROP INDEX IF EXISTS {name}")
+        elif self._missing_indexes(con):
+            bulk = True  # a bulk ingest was interrupted (worker killed) before it rebuilt them
         try:
             for lf in todo:
                 self._ingest_file(con, lf, known.get(lf.fp), stats)
@@ -392,6 +394,11 @@ class AuditIndex:
                 con.execute("ANALYZE")
         stats.seconds = time.monotonic() - started
         return stats
+
+    @staticmethod
+    def _missing_indexes(con: sqlite3.Connection) -> bool:
+        have = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+        return not set(_SECONDARY_NAMES) <= have
 
     def _continues(self, lf: _LogFile, row: tuple) -> bool:
         """Does this file still hold, at the remembered offset, the line the index consumed last?"""

@@ -421,7 +421,8 @@ def parse_filters(args: Mapping[str, str]) -> tuple[Filters, list[str]]:
             msgs.append("La fecha «hasta» no es válida (use el formato AAAA-MM-DD): se ignoró.")
         if date_from is None and date_to is None:
             if not msgs:
-                msgs.append("Indique al menos una fecha para el rango personalizado: se muestran los últimos 7 días.")
+                msgs.append("Elija las fechas «desde» y «hasta» del rango personalizado; mientras tanto se "
+                            "muestran los últimos 7 días.")
             else:
                 msgs.append("Se muestran los últimos 7 días.")
             period = "7d"
