@@ -168,3 +168,10 @@ def test_reindex(run_cli, instance):
     assert r.returncode == 0 and r.stdout.startswith("Índice de auditoría actualizado: 7 eventos nuevos")
     r = run_cli("audit", "reindex", "--full")
     assert r.returncode == 0 and r.stdout.startswith("Índice de auditoría reconstruido: 7 eventos nuevos")
+
+
+def test_tail_neutralises_terminal_escapes_in_attempted_usernames(run_cli, instance):
+    instance.audit.append("login", actor="\x1b[2J\x1b[31mroot\nfalso", success=False, detail={"reason": "unknown_user"})
+    r = run_cli("audit", "tail", "-n", "1")
+    assert "\x1b" not in r.stdout and r.stdout.count("\n") == 1
+    assert "usuario: \\x1b[2J\\x1b[31mroot\\x0afalso" in r.stdout

@@ -385,3 +385,10 @@ def test_interrupted_bulk_ingest_gets_its_indexes_back(small):
     names = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='index'")}
     con.close()
     assert "ix_events_actor_ts" in names
+
+
+def test_index_file_is_not_world_readable(small):
+    inst, idx = small
+    _now_events(inst.audit, 2)
+    idx.refresh()
+    assert idx.db_path.stat().st_mode & 0o777 == 0o640

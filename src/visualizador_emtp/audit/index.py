@@ -242,6 +242,8 @@ class AuditIndex:
     def connect(self) -> sqlite3.Connection:
         """A connection with the schema in place (creating or upgrading it when needed)."""
         self.db_path.parent.mkdir(parents=True, exist_ok=True)
+        if not self.db_path.exists():  # audit data: not world-readable (SQLite gives -wal/-shm the same mode)
+            os.close(os.open(self.db_path, os.O_WRONLY | os.O_CREAT, 0o640))
         con = sqlite3.connect(self.db_path, timeout=30, isolation_level=None, check_same_thread=False)
         con.execute("PRAGMA busy_timeout = 30000")
         if con.execute("PRAGMA journal_mode").fetchone()[0] != "wal":

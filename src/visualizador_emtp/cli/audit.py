@@ -71,6 +71,9 @@ def verify(ctx: click.Context) -> None:
 
 # -- tail -----------------------------------------------------------------------------------------
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
 def format_record(rec: dict) -> str:
     """One human-readable Spanish line, in Chile local time."""
     from visualizador_emtp.audit.query import describe_detail, event_label
@@ -87,7 +90,8 @@ def format_record(rec: dict) -> str:
     detail = describe_detail(str(rec.get("event") or ""), rec.get("detail"))
     if detail:
         parts.append(f"({detail})")
-    return "  ".join(parts).replace("\n", " ")
+    # attempted user names and user agents come from outside: never let them drive the terminal
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", "  ".join(parts))
 
 
 def _reverse_lines(path: Path, block: int = 64 * 1024) -> Iterator[bytes]:
