@@ -450,7 +450,8 @@ class Cube:
     # -- public queries -----------------------------------------------------------------------
     def count(self, filters: Filters = ALL, by: Iterable[str] = (),
               measures: Iterable[str] = ("n",)) -> pa.Table:
-        """Students (and other measures) by the given dimensions; columns = by + measures."""
+        """Students (and other measures) by the given dimensions; columns = by + measures.
+        Without ``by`` the result is always one row (0 when nothing matches)."""
         by = self._check_by(by)
         measures = list(measures)
         bad = [m for m in measures if m not in MEASURES]
@@ -462,6 +463,8 @@ class Cube:
     def _count(self, filters: Filters, by: list[str], measures: list[str]) -> pa.Table:
         t = self._filtered(filters, set(by))
         if len(t) == 0:
+            if not by:  # always one row without dimensions
+                return pa.table({m: pa.array([0], pa.int64()) for m in measures})
             return _empty(by, measures)
         if not by:
             return pa.table({m: pa.array([int(pc.sum(t.column(m)).as_py() or 0)], pa.int64()) for m in measures})
@@ -477,6 +480,8 @@ class Cube:
     def _schools(self, filters: Filters, by: list[str]) -> pa.Table:
         t = self._filtered(filters, set(by) | {"RBD"})
         if len(t) == 0:
+            if not by:
+                return pa.table({"schools": pa.array([0], pa.int64())})
             return pa.table({**{d: pa.array([], DIM_TYPES[d]) for d in by}, "schools": pa.array([], pa.int64())})
         keys = by + ["RBD"]
         u = t.select(keys).group_by(keys, use_threads=False).aggregate([])
