@@ -155,10 +155,13 @@ def connect(settings):
     timeout = settings["sqlserver.timeout_seconds"]
     try:
         conn = pyodbc.connect(cs, timeout=timeout, autocommit=True)
-        conn.timeout = timeout
     except pyodbc.Error as exc:
         f = classify(exc, settings)
         raise SourceError(f.message, f.exit_code) from None
+    try:
+        conn.timeout = timeout  # query timeout; some drivers (psqlODBC) do not support it
+    except pyodbc.Error:
+        pass
     return conn
 
 
