@@ -392,3 +392,25 @@ def test_index_file_is_not_world_readable(small):
     _now_events(inst.audit, 2)
     idx.refresh()
     assert idx.db_path.stat().st_mode & 0o777 == 0o640
+
+
+def test_time_budget_spreads_a_backlog_over_several_calls(small, monkeypatch):
+    from visualizador_emtp.audit import index as index_mod
+
+    inst, idx = small
+    monkeypatch.setattr(index_mod, "BATCH_LINES", 10)
+    _now_events(inst.audit, 95)
+    os.rename(inst.audit.path, inst.audit.path.with_name("audit.jsonl.1"))
+    _now_events(inst.audit, 40, seed=1)
+    per_call = []
+    while True:
+        stats = idx.refresh(budget=0)  # stop after every committed batch
+        per_call.append(stats.lines)
+        if not stats.partial:
+            break
+        assert not stats.rebuilt and len(per_call) < 50
+    # one batch per call (plus the short tail of a finished file): 135 lines over many calls
+    assert sum(per_call) == 135 and len(per_call) >= 12 and max(per_call) <= 20
+    _assert_mirrors_files(inst)
+    rows, _ = _db_counts(inst)
+    assert rows == 135

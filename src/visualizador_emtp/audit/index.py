@@ -103,6 +103,10 @@ class IndexBusy(Exception):
     """Another process is ingesting and did not finish within the wait."""
 
 
+class _OutOfTime(Exception):
+    """The ingest used up its time budget; what was committed so far stays."""
+
+
 @dataclass
 class IngestStats:
     lines: int = 0           # rows added
@@ -111,6 +115,7 @@ class IngestStats:
     bytes: int = 0
     files: int = 0           # files read
     rebuilt: bool = False
+    partial: bool = False    # stopped at the time budget: more remains to ingest on the next call
     seconds: float = 0.0
 
 
@@ -293,12 +298,14 @@ class AuditIndex:
 
     # ingest -----------------------------------------------------------------------------------
 
-    def refresh(self, wait: float = 30.0) -> IngestStats:
-        """Ingest whatever was appended since the last call. Raises IndexBusy after ``wait`` s."""
+    def refresh(self, wait: float = 30.0, budget: float | None = None) -> IngestStats:
+        """Ingest whatever was appended since the last call. Raises IndexBusy after ``wait`` s.
+        With a ``budget`` (seconds) a large backlog is ingested over several calls (stats.partial),
+        so a web request never spends more than about that long ingesting."""
         con = self.connect()
         try:
             with self._locked(wait):
-                return self._ingest(con, rebuild=False)
+                return self._ingest(con, rebuild=False, budget=budget)
         finally:
             con.close()
 
@@ -321,8 +328,9 @@ class AuditIndex:
             out.append(_LogFile(p, st, active=(p == self.audit.path)))
         return out
 
-    def _ingest(self, con: sqlite3.Connection, rebuild: bool) -> IngestStats:
+    def _ingest(self, con: sqlite3.Connection, rebuild: bool, budget: float | None = None) -> IngestStats:
         started = time.monotonic()
+        deadline = None if budget is None else started + budget
         stats = IngestStats()
         known = {row[1]: row for row in con.execute(
             "SELECT file_no, fp, name, dev, ino, size, mtime_ns, consumed, tail_len, tail_sig, lines FROM files")}
@@ -378,7 +386,7 @@ class AuditIndex:
             stats.removed += self._drop_file(con, row[0])
 
         bulk = False
-        if not known and sum(lf.st.st_size for lf in todo) > BULK_REINDEX_BYTES:
+        if deadline is None and not known and sum(lf.st.st_size for lf in todo) > BULK_REINDEX_BYTES:
             empty = con.execute("SELECT NOT EXISTS (SELECT 1 FROM events)").fetchone()[0]
             if empty:
                 bulk = True
@@ -388,7 +396,9 @@ class AuditIndex:
             bulk = True  # a bulk ingest was interrupted (worker killed) before it rebuilt them
         try:
             for lf in todo:
-                self._ingest_file(con, lf, known.get(lf.fp), stats)
+                self._ingest_file(con, lf, known.get(lf.fp), stats, deadline)
+        except _OutOfTime:
+            stats.partial = True
         finally:
             if bulk:
                 for ddl in _SECONDARY_INDEXES:
@@ -444,7 +454,8 @@ class AuditIndex:
             raise
         return removed
 
-    def _ingest_file(self, con: sqlite3.Connection, lf: _LogFile, row: tuple | None, stats: IngestStats) -> None:
+    def _ingest_file(self, con: sqlite3.Connection, lf: _LogFile, row: tuple | None, stats: IngestStats,
+                     deadline: float | None = None) -> None:
         st = lf.st
         stat_key = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
         if row is not None and stat_key == (row[3], row[4], row[5], row[6]):
@@ -523,6 +534,8 @@ class AuditIndex:
                         stats.lines += len(rows)
                         flush(rows, daily, False)
                         rows, daily = [], Counter()
+                        if deadline is not None and time.monotonic() > deadline:
+                            raise _OutOfTime()
             stats.lines += len(rows)
             flush(rows, daily, True)
 

@@ -214,12 +214,15 @@ def _row(r: tuple) -> AuditRow:
     return AuditRow(r[0], r[1], r[2], r[3], bool(r[4]), r[5], rec if isinstance(rec, dict) else {})
 
 
-def _open(inst, refresh: bool, wait: float):
+INGEST_BUDGET = 3.0  # seconds a page request may spend ingesting a backlog before answering
+
+
+def _open(inst, refresh: bool, wait: float, budget: float | None = INGEST_BUDGET):
     idx = AuditIndex.for_instance(inst)
     stale = False
     if refresh:
         try:
-            idx.refresh(wait=wait)
+            stale = idx.refresh(wait=wait, budget=budget).partial
         except IndexBusy:
             stale = True  # another worker is ingesting a large backlog; answer with what is indexed
     return idx.connect(), stale
@@ -330,7 +333,7 @@ def iter_rows(inst, filters: Filters | None = None, *, today: date | None = None
               batch: int = 5000, **kw) -> Iterator[AuditRow]:
     """Every filtered row, newest first, read in batches (for exports)."""
     f = filters or Filters(**kw)
-    con, _ = _open(inst, refresh, 5.0)
+    con, _ = _open(inst, refresh, 60.0, budget=None)  # an export must be complete
     try:
         where, params = _where_rows(f, today)
         cur = con.execute(f"SELECT id, ts, event, actor, success, ip, raw FROM events WHERE {where} "
