@@ -135,12 +135,13 @@ def heatmap(row_title: str, col_title: str, value_title: str = "Estudiantes") ->
                  alt.Tooltip("n:Q", title=value_title, format=INT),
                  alt.Tooltip("pct:Q", title=f"% de la {row_title.lower()}", format=PCT)],
     )
-    rect = base.mark_rect(stroke="#ffffff", strokeWidth=0.5).encode(
+    rect = base.mark_rect(strokeWidth=0).encode(
         color=alt.Color("pct:Q", title=f"% de la {row_title.lower()}", legend=alt.Legend(format=".0%", orient="right"),
                         scale=alt.Scale(type="linear", zero=True)))
     text = base.mark_text(fontSize=9.5).encode(
         text=alt.Text("n:Q", format=INT),
-        color=alt.condition("datum.pct > 0.25", alt.value("#ffffff"), alt.value("#1D2A35")),
+        # readable on any cell, in light and dark themes: pick the text colour by the cell's luminance
+        color=alt.value(alt.ExprRef(expr="luminance(scale('color', datum.pct)) > 0.4 ? '#1D2A35' : '#FFFFFF'")),
     )
     return (rect + text).properties(width="container", height=alt.Step(24))
 

@@ -73,8 +73,10 @@ def _data_state() -> DataState:
         return DataState(None, error=NO_DATA)
     manifest = cube.manifest or {}
     raw = manifest.get("refreshed_at") or manifest.get("created_at") or ""
+    src = manifest.get("source") or ""
+    kind = str(src.get("kind", "")) if isinstance(src, dict) else str(src)
     state = DataState(cube, refreshed=local_dt(raw, "%d-%m-%Y") if raw else "",
-                      source=SOURCE_LABELS.get(str(manifest.get("source", "")), str(manifest.get("source") or "")))
+                      source=SOURCE_LABELS.get(kind, kind))
     try:
         when = datetime.fromisoformat(str(raw).replace("Z", "+00:00"))
         if when.tzinfo is None:
@@ -127,7 +129,7 @@ def _view(page: str, cube: Cube) -> tuple[pages.View, list[str]]:
     warnings += w
     params = _page_params(page, args)
     top = _int(args.get("top", ""), pages.DEFAULT_TOP)
-    if args.get("top") and top not in pages.TOP_CHOICES:
+    if page == "especialidades" and args.get("top") and top not in pages.TOP_CHOICES:
         warnings.append("Se ignoró el número de especialidades a mostrar: elija una de las opciones.")
         top = pages.DEFAULT_TOP
     v, notes = pages.make_view(cube, filters, top=top, params=params)
