@@ -14,7 +14,6 @@ from visualizador_emtp.serving import _inode_owners, split_bind
 
 SERVICE_NAME = "visualizador-emtp"
 SYSTEMD_RUN_DIR = Path("/run/systemd/system")
-APP_MARKERS = ("visualizador-emtp", "emtp-admin", "visualizador_emtp")
 
 
 def systemctl_path(systemctl: str | None = None, run_dir: Path | None = None) -> str | None:
@@ -87,7 +86,9 @@ def port_owners(port: int) -> list[tuple[int, str]]:
 
 
 def is_app_command(cmd: str) -> bool:
-    return any(m in cmd for m in APP_MARKERS)
+    """Our web server: 'emtp-admin serve' (gunicorn runs inside it) or a gunicorn process
+    titled after the app (proc_name visualizador-emtp, when setproctitle is installed)."""
+    return ("emtp-admin" in cmd and " serve" in cmd) or ("gunicorn" in cmd and "visualizador-emtp" in cmd)
 
 
 @dataclass
