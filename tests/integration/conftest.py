@@ -11,6 +11,15 @@ ADMIN = ("jefa", "Clave-admin-123")
 ANALYST = ("analista1", "Clave-analista-1")
 
 
+def publish_demo_data(home, years: str = "2024-2025") -> None:
+    import os
+    import subprocess
+
+    from support import EMTP_ADMIN
+    subprocess.run([EMTP_ADMIN, "demo-data", "--years", years], env={**os.environ, "EMTP_HOME": str(home)},
+                   check=True, capture_output=True, timeout=300)
+
+
 def make_home(tmp_path_factory, name: str, extra: str = "") -> Instance:
     h = tmp_path_factory.mktemp(name) / "home"
     write_config(h, "[security]\nbcrypt_rounds = 4\n" + extra)

@@ -12,12 +12,13 @@ import uuid
 
 import pytest
 
-from integration.conftest import ADMIN, ANALYST
+from integration.conftest import ADMIN, ANALYST, publish_demo_data
 from support import WebClient
 from visualizador_emtp.app import create_app
 from visualizador_emtp.auth.permissions import access_level
 
-PUBLIC_ENDPOINTS = {"auth.index", "auth.login", "health.healthz", "static"}
+PUBLIC_ENDPOINTS = {"auth.index", "auth.login", "health.healthz", "static",
+                    "dashboards.vega_bundle"}  # a static script, versioned URL
 # sample values for URL parameters, per converter name
 SAMPLES = {"int": "1", "default": "1", "string": "1", "path": "css/app.css"}
 
@@ -57,6 +58,7 @@ def test_every_endpoint_declares_access(live):
 
 @pytest.fixture(scope="module")
 def clients(live):
+    publish_demo_data(live.home)  # dashboard routes answer with real data (the server picks it up live)
     anon = WebClient(live.url, "172.31.0.10")
     analyst = WebClient(live.url, "172.31.0.11")
     admin = WebClient(live.url, "172.31.0.12")
