@@ -88,3 +88,25 @@ def test_commands_without_instance_give_one_line(tmp_path, run_cli):
     (bad / "config" / "visualizador-emtp.toml").write_text("[server]\nworkers = -1\n")
     r = run_cli("users", "list", env={"EMTP_HOME": str(bad)})
     assert r.returncode == 2 and "server.workers" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+
+
+def test_prune_drops_expired_sessions_and_old_attempts(instance, make_user):
+    from datetime import datetime, timedelta, timezone
+
+    from sqlalchemy import func, select
+
+    from visualizador_emtp.auth.login import LockoutPolicy, authenticate, prune
+    from visualizador_emtp.auth.models import LoginAttempt, UserSession
+
+    make_user("ana", password="Clave-segura-1")
+    for _ in range(2):
+        assert authenticate(instance.db, "ana", "Clave-segura-1", "1.1.1.1", "ua", LockoutPolicy(), 4).ok
+    with instance.db.session() as s:
+        old = datetime.now(timezone.utc) - timedelta(days=40)
+        first = s.scalars(select(UserSession)).first()
+        first.last_seen = old
+        s.add(LoginAttempt(username="ana", ip="1.1.1.1", success=False, ts=old))
+    prune(instance.db, idle_minutes=30)
+    with instance.db.session() as s:
+        assert s.scalar(select(func.count()).select_from(UserSession)) == 1
+        assert s.scalar(select(func.count()).select_from(LoginAttempt)) == 2

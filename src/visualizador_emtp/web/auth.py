@@ -5,13 +5,26 @@ from __future__ import annotations
 from flask import Blueprint, flash, g, redirect, render_template, request, session, url_for
 
 from visualizador_emtp.auth import csrf
-from visualizador_emtp.auth.login import LockoutPolicy, authenticate, end_session
+import time
+
+from visualizador_emtp.auth.login import LockoutPolicy, authenticate, end_session, prune
 from visualizador_emtp.auth.permissions import login_required, public
 from visualizador_emtp.web.context import audit, client_ip, instance, user_agent
 
 bp = Blueprint("auth", __name__)
 
 HOME_ENDPOINT = "dashboards.resumen"
+PRUNE_EVERY_SECONDS = 3600
+_last_prune = 0.0
+
+
+def _maybe_prune(inst) -> None:
+    """Drop expired sessions and month-old login attempts, at most hourly per process."""
+    global _last_prune
+    now = time.monotonic()
+    if now - _last_prune > PRUNE_EVERY_SECONDS:
+        _last_prune = now
+        prune(inst.db, inst.settings["security.session_idle_minutes"])
 
 
 def _home_url() -> str:
@@ -48,6 +61,7 @@ def login():
     result = authenticate(inst.db, username, password, client_ip(), user_agent(),
                           LockoutPolicy.from_settings(inst.settings), inst.settings["security.bcrypt_rounds"])
     target = _safe_next(request.form.get("next"))
+    _maybe_prune(inst)
     if not result.ok:
         audit("login", target=result.username, success=False, actor=result.username,
               detail={"reason": result.reason})
