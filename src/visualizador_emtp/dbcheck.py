@@ -19,8 +19,11 @@ def sqlite_integrity(path, quick: bool = True) -> str:
             con.close()
     except sqlite3.DatabaseError as exc:
         return str(exc)
-    text = "; ".join(str(r[0]) for r in rows[:5])
-    return "ok" if text == "ok" else text
+    text = "; ".join(str(r[0]).replace("\n", " ") for r in rows[:3])
+    if text == "ok":
+        return "ok"
+    more = f" (y {len(rows) - 3} problemas más)" if len(rows) > 3 else ""
+    return (text[:300] + "…" if len(text) > 300 else text) + more
 
 
 def check_database(inst) -> list[str]:

@@ -66,7 +66,7 @@ def _ends_without_newline(path: Path) -> bool:
         return False
 
 
-def _rotated_files(path: Path) -> list[Path]:
+def rotated_files(path: Path) -> list[Path]:
     """audit.jsonl.N[.gz] … audit.jsonl.1, oldest first (logrotate numbering)."""
     pattern = re.compile(re.escape(path.name) + r"\.(\d+)(\.gz)?$")
     found = []
@@ -99,7 +99,8 @@ class AuditLog:
         self.head_path = self.state_dir / "audit.head"
 
     @contextmanager
-    def _locked(self) -> Iterator[None]:
+    def locked(self) -> Iterator[None]:
+        """Hold the append lock (writers wait): for consistent copies of the log and its head."""
         self.state_dir.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o640)
         try:
@@ -112,7 +113,7 @@ class AuditLog:
     def _prev_hash(self) -> str:
         last = _read_last_line(self.path)
         if last is None:
-            rotated = _rotated_files(self.path)
+            rotated = rotated_files(self.path)
             if rotated:
                 newest = rotated[-1]
                 if newest.suffix == ".gz":
@@ -155,7 +156,7 @@ class AuditLog:
             "detail": detail if detail is None or isinstance(detail, (str, int, float, bool, dict, list)) else str(detail),
         }
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self._locked():
+        with self.locked():
             prev = self._prev_hash()
             record["prev"] = prev
             record["hash"] = _line_hash(prev, record)
@@ -175,7 +176,7 @@ class AuditLog:
 
     def reset_head(self) -> None:
         """Re-anchor the tail after a restore (the restored file becomes the truth)."""
-        with self._locked():
+        with self.locked():
             last = _read_last_line(self.path)
             h = GENESIS
             if last:
@@ -186,7 +187,7 @@ class AuditLog:
             self._write_head(h)
 
     def files(self) -> list[Path]:
-        out = _rotated_files(self.path)
+        out = rotated_files(self.path)
         if self.path.exists():
             out.append(self.path)
         return out

@@ -9,7 +9,10 @@ import click
 
 from visualizador_emtp.config import ConfigError
 from visualizador_emtp.instance import Instance
+from visualizador_emtp.logging_setup import setup_logging
 
+# Never print a traceback on the terminal when no log handler is configured yet.
+logging.lastResort = None
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
 
@@ -25,13 +28,18 @@ class CliError(click.ClickException):
 
 
 def get_instance(ctx: click.Context) -> Instance:
-    """The instance of --home / $EMTP_HOME; bad settings end with one Spanish line."""
+    """The instance of --home / $EMTP_HOME; bad settings end with one Spanish line.
+
+    Unexpected errors of CLI commands are logged to the instance's app.log.
+    """
     root = ctx.find_root()
     if "instance" not in root.obj:
         try:
-            root.obj["instance"] = Instance.load(root.obj.get("home"))
+            inst = Instance.load(root.obj.get("home"))
         except ConfigError as exc:
             raise CliError(str(exc), 2) from None
+        setup_logging(inst.paths.app_log, inst.settings["logging.level"])
+        root.obj["instance"] = inst
     return root.obj["instance"]
 
 

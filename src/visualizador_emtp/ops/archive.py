@@ -102,7 +102,7 @@ def create_archive(inst, dest: Path, now: datetime | None = None, retention_mont
                 elif not inst.settings.is_sqlite:
                     warnings.append("La base de usuarios está en PostgreSQL: respáldela con pg_dump; "
                                     "el archivo incluye data/ y logs/ sin ella.")
-                with inst.audit._locked():
+                with inst.audit.locked():
                     if p.audit_log.exists():
                         copy_durable(p.audit_log, work_dir / "audit.jsonl")
             except SnapshotError as exc:

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Iterator
 
 from visualizador_emtp import __version__
-from visualizador_emtp.audit.chain import AuditLog, _rotated_files
+from visualizador_emtp.audit.chain import AuditLog, rotated_files
 from visualizador_emtp.ops.snapshot import SnapshotError, snapshot_sqlite, verify_sqlite_copy
 from visualizador_emtp.ops.util import (copy_durable, crash_point, fsync_dir, remove_tree, sha256_file,
                                         tree_size, write_durable)
@@ -186,11 +186,11 @@ def _copy_audit(inst, tmp: Path) -> list[str]:
     half-written line and no head/line mismatch is captured."""
     audit = inst.audit
     copied = []
-    with audit._locked():
+    with audit.locked():
         if audit.path.exists():
             copy_durable(audit.path, tmp / "audit.jsonl", 0o640)
             copied.append("audit.jsonl")
-            rotated = _rotated_files(audit.path)
+            rotated = rotated_files(audit.path)
             if rotated:
                 newest = rotated[-1]
                 copy_durable(newest, tmp / newest.name, 0o640)
