@@ -101,3 +101,10 @@ def test_unknown_routes_are_404_not_500(clients):
         r = c.get("/no-existe/" + uuid.uuid4().hex)
         assert r.status_code == 404
         assert "Página no encontrada" in r.text
+
+
+def test_healthz_reports_published_data(live, clients):
+    body = clients["anon"].get("/healthz").json()
+    assert body["status"] == "ok"
+    assert body["data"]["status"] == "ok" and body["data"]["refreshed_at"]
+    assert body["data"]["years"] == [2024, 2025]

@@ -275,7 +275,7 @@ def check_data_fresh(inst, max_age_days: int = T.DATA_MAX_AGE_DAYS, now: datetim
             return Check("datos_actualizados", FAIL, "no hay datos publicados: ejecute 'emtp-admin refresh' "
                                                      "(o 'emtp-admin demo-data' en pruebas)")
         manifest = getattr(cube, "manifest", None) or {}
-        refreshed = (_parse_ts(manifest.get("refreshed_at") or manifest.get("created_at"))
+        refreshed = (_parse_ts(manifest.get("created_at"))
                      or _version_time(getattr(cube, "version", None)))
     if refreshed is None:
         files = _parquet_files(inst.paths.processed_dir)

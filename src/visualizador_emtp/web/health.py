@@ -27,7 +27,7 @@ def data_status(inst) -> dict:
     if cube is None:
         return {"status": "missing", "message": "Sin datos publicados: ejecute 'emtp-admin refresh' o 'emtp-admin demo-data'."}
     manifest = getattr(cube, "manifest", {}) or {}
-    return {"status": "ok", "refreshed_at": manifest.get("refreshed_at"), "source": manifest.get("source"),
+    return {"status": "ok", "refreshed_at": manifest.get("created_at"), "source": manifest.get("source"),
             "years": list(getattr(cube, "years", []) or [])}
 
 
