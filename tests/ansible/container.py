@@ -162,7 +162,9 @@ class Container:
                     log(f"{self.name} booted ({state}) in {time.monotonic() - t0:.1f} s, init pid {self.pid}")
                     return self
             time.sleep(0.5)
-        raise RuntimeError(f"container did not boot in {timeout} s")
+        console = self.console.read_text(errors="replace")[-2000:]
+        self.stop()
+        raise RuntimeError(f"container did not boot in {timeout} s: {console}")
 
     def exec(self, argv: list[str], check: bool = True, input: str | None = None,
              timeout: float = 300) -> subprocess.CompletedProcess:
@@ -182,6 +184,7 @@ class Container:
 
     def stop(self) -> None:
         if self.proc is None:
+            shutil.rmtree(self.root, ignore_errors=True)
             return
         if self.proc.poll() is None and self.pid:
             subprocess.run(["nsenter", "-t", str(self.pid), "-a", "systemctl", "poweroff"],

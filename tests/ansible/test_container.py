@@ -18,6 +18,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -148,8 +149,14 @@ def tail(res: subprocess.CompletedProcess, n: int = 6000) -> str:
 
 
 @pytest.fixture(scope="module")
-def env(tmp_path_factory):
-    work = tmp_path_factory.mktemp("ansible-ct")
+def env():
+    # Our own folder, not pytest's tmp_path: another pytest run on the machine may prune its
+    # old basetemp folders, and the container's root filesystem lives here. Ansible's output
+    # of every run is kept in test-artifacts/ansible/ for CI.
+    work = Path(tempfile.mkdtemp(prefix="emtp-ct-", dir="/var/tmp"))
+    artifacts = REPO / "test-artifacts" / "ansible"
+    shutil.rmtree(artifacts, ignore_errors=True)
+    artifacts.mkdir(parents=True)
     t0 = time.monotonic()
     from visualizador_emtp import __version__  # noqa: F401  (the checkout is importable)
     # A frozen copy of the checkout: site.yml builds its wheel from it (the role's default path,
@@ -161,16 +168,23 @@ def env(tmp_path_factory):
     wheel_bad = _variant(work, "broken", _bump(version_n, 2), broken=True)
     ct.ensure_wheelhouse(wheel_n, wheel_n1, wheel_bad)
     ct.log(f"wheels {wheel_n.name}, {wheel_n1.name}, {wheel_bad.name} ready in {time.monotonic() - t0:.0f} s")
-    box = ct.Container(work, binds_ro={str(ct.WHEELHOUSE): ct.WHEELHOUSE_IN_CONTAINER}).start()
+    try:
+        box = ct.Container(work, binds_ro={str(ct.WHEELHOUSE): ct.WHEELHOUSE_IN_CONTAINER}).start()
+    except Exception:
+        shutil.rmtree(work, ignore_errors=True)
+        raise
     try:
         yield {"box": box, "ansible": Ansible(work, box.pid, checkout), "work": work,
                "n": (version_n, wheel_n), "n1": (_bump(version_n, 1), wheel_n1),
                "bad": (_bump(version_n, 2), wheel_bad)}
     finally:
+        for f in work.glob("*.log"):
+            shutil.copy(f, artifacts / f.name)
         if os.environ.get("EMTP_CI_KEEP_CONTAINER"):
             ct.log(f"keeping {box.root} (pid {box.pid})")
         else:
             box.stop()
+            shutil.rmtree(work, ignore_errors=True)
 
 
 def http(box, path: str, port: int = 8051) -> tuple[int, str]:
