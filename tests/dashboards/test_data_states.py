@@ -10,7 +10,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from conftest import login
+from dash_helpers import login
 from visualizador_emtp.app import create_app
 from visualizador_emtp.data import cube as cube_mod
 

@@ -13,7 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import chart_rows, login
+from dash_helpers import chart_rows, login
 from visualizador_emtp.charts import bundle
 
 PAGES = ["resumen", "especialidades", "territorio", "establecimientos", "tendencias"]

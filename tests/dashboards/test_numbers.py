@@ -14,7 +14,7 @@ import pyarrow.compute as pc
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import chart_rows, filter_rows, group_count, kpi_values, parse_cl
+from dash_helpers import chart_rows, filter_rows, group_count, kpi_values, parse_cl
 from visualizador_emtp.charts import pages
 from visualizador_emtp.data import catalog
 

@@ -7,8 +7,11 @@ Year semantics (shown to the user in each chart's subtitle):
 
 from __future__ import annotations
 
+import threading
 import unicodedata
+from collections import OrderedDict
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any, Callable
 
 import pyarrow as pa
@@ -267,6 +270,7 @@ def _region_order() -> dict[int, int]:
     return {c: catalog.region_order(c) for c in catalog.REGIONS}
 
 
+@lru_cache(maxsize=8192)
 def _norm(text: str) -> str:
     t = unicodedata.normalize("NFKD", text or "").encode("ascii", "ignore").decode("ascii")
     return " ".join(t.lower().split())
@@ -491,7 +495,32 @@ SORTS = {
 }
 
 
+_SCHOOL_ROWS: OrderedDict = OrderedDict()
+_SCHOOL_ROWS_LOCK = threading.Lock()
+
+
+@lru_cache(maxsize=4096)
+def _espe_names(codes: tuple[int, ...]) -> str:
+    return ", ".join(sorted(catalog.especialidad_name(e) or str(e) for e in codes))
+
+
 def school_rows(cube: Cube, f: Filters) -> list[dict[str, Any]]:
+    """One dict per school (cached per cube and selection; callers must not mutate the rows)."""
+    key = (id(cube), cube.version, f)
+    with _SCHOOL_ROWS_LOCK:
+        hit = _SCHOOL_ROWS.get(key)
+        if hit is not None:
+            _SCHOOL_ROWS.move_to_end(key)
+            return hit
+    rows = _school_rows(cube, f)
+    with _SCHOOL_ROWS_LOCK:
+        _SCHOOL_ROWS[key] = rows
+        while len(_SCHOOL_ROWS) > 64:
+            _SCHOOL_ROWS.popitem(last=False)
+    return rows
+
+
+def _school_rows(cube: Cube, f: Filters) -> list[dict[str, Any]]:
     t = cube.school_table(f)
     rows = []
     for r in t.to_pylist():
@@ -503,7 +532,7 @@ def school_rows(cube: Cube, f: Filters) -> list[dict[str, Any]]:
             "dependencia": catalog.DEPENDENCIAS2_SHORT.get(r["COD_DEPE2"], str(r["COD_DEPE2"])),
             "zona": catalog.ZONAS.get(r["RURAL_RBD"], ""),
             "n_espe": len(espe),
-            "especialidades": ", ".join(sorted(catalog.especialidad_name(e) or str(e) for e in espe)),
+            "especialidades": _espe_names(tuple(espe)),
             "n": r["n"], "mujeres": r["mujeres"],
             "pct_mujeres": r["mujeres"] / (r["mujeres"] + r["hombres"]) if r["mujeres"] + r["hombres"] else None,
             "nombre_norm": _norm(r["NOM_RBD"] or ""), "comuna_norm": _norm(com),

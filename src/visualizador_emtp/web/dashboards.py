@@ -24,7 +24,9 @@ from visualizador_emtp.charts import bundle, export, pages, render, specs, theme
 from visualizador_emtp.data import catalog
 from visualizador_emtp.data.cube import Cube, DataUnavailable, Filters, get_cube
 from visualizador_emtp.web.context import audit, instance
-from visualizador_emtp.web.formatting import local_dt
+from markupsafe import Markup, escape
+
+from visualizador_emtp.web.formatting import local_dt, miles, pct, signed_pct
 from visualizador_emtp.web.htmx import htmx_target, is_htmx, render_page
 
 log = logging.getLogger(__name__)
@@ -143,6 +145,62 @@ def filter_query(f: Filters) -> list[tuple[str, str]]:
 def _url(endpoint: str, pairs: list[tuple[str, str]] | tuple = (), **values) -> str:
     base = url_for(endpoint, **values)
     return f"{base}?{urlencode(list(pairs))}" if pairs else base
+
+
+# --------------------------------------------------------------------------------------------
+# Tables (rendered in Python: a Jinja macro per cell costs several ms on the larger pages)
+def format_cell(value, kind: str) -> str:
+    if value is None:
+        return "–"
+    if kind == "int":
+        return miles(value)
+    if kind == "pct":
+        return pct(value * 100)
+    if kind == "signed":
+        return signed_pct(value * 100)
+    return str(value)
+
+
+@bp.app_template_global("dash_table")
+def dash_table(columns, rows, caption: str = "", heat: bool = False) -> Markup:
+    out = ['<div class="table-wrap"><table class="data">']
+    if caption:
+        out.append(f'<caption class="sr-only">{escape(caption)}</caption>')
+    out.append("<thead><tr>")
+    for _, header, kind in columns:
+        out.append(f'<th scope="col" class="num">{escape(header)}</th>' if kind != "text"
+                   else f'<th scope="col">{escape(header)}</th>')
+    out.append("</tr></thead><tbody>")
+    if not rows:
+        out.append(f'<tr><td colspan="{len(columns)}" class="muted">Sin datos con los filtros elegidos.</td></tr>')
+    for r in rows:
+        out.append("<tr>")
+        for i, (key, _, kind) in enumerate(columns):
+            text = escape(format_cell(r.get(key), kind))
+            if i == 0:
+                out.append(f'<th scope="row">{text}</th>')
+            elif heat and key[0] == "s" and key[1:].isdigit():
+                share = r.get("p" + key[1:])
+                if share is None:
+                    out.append(f'<td class="num heat">{text}</td>')
+                else:
+                    out.append(f'<td class="num heat" style="--h: {share:.3f}" '
+                               f'title="{escape(format_cell(share, "pct"))} de la región">{text}</td>')
+            elif kind == "text":
+                out.append(f"<td>{text}</td>")
+            else:
+                out.append(f'<td class="num">{text}</td>')
+        out.append("</tr>")
+    out.append("</tbody></table></div>")
+    return Markup("".join(out))
+
+
+@bp.app_template_global("dash_options")
+def dash_options(options, value: str) -> Markup:
+    """<option> elements of a filter (hundreds for comunas: cheaper here than in a Jinja loop)."""
+    return Markup("".join(
+        f'<option value="{escape(v)}" selected>{escape(label)}</option>' if v == value
+        else f'<option value="{escape(v)}">{escape(label)}</option>' for v, label in options))
 
 
 # --------------------------------------------------------------------------------------------
