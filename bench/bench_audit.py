@@ -33,7 +33,7 @@ sys.path.insert(0, str(REPO / "src"))
 from visualizador_emtp.audit import query as q  # noqa: E402
 from visualizador_emtp.audit.chain import FIELDS, GENESIS  # noqa: E402
 from visualizador_emtp.audit.index import AuditIndex, CHILE_TZ  # noqa: E402
-from visualizador_emtp.web.formatting import miles  # noqa: E402
+from visualizador_emtp.fmt import miles  # noqa: E402
 
 USERS = [f"usuario{i:02d}" for i in range(40)]
 PAGES = ["resumen", "especialidades", "territorio", "establecimientos", "tendencias"]

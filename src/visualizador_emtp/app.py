@@ -11,7 +11,7 @@ from werkzeug.exceptions import HTTPException
 from visualizador_emtp import __version__, migrate
 from visualizador_emtp.auth import csrf
 from visualizador_emtp.auth.login import load_session
-from visualizador_emtp.auth.permissions import LOGGED_IN, PUBLIC, access_level, allowed
+from visualizador_emtp.auth.permissions import PUBLIC, access_level, allowed
 from visualizador_emtp.config import ConfigError, Settings, load_settings
 from visualizador_emtp.instance import Instance
 from visualizador_emtp.logging_setup import setup_logging

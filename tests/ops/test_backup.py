@@ -15,7 +15,7 @@ import pytest
 
 from visualizador_emtp.ops.backup import (MANIFEST, apply_retention, create_backup, list_backups,
                                           verify_backup)
-from visualizador_emtp.ops.util import human_size
+from visualizador_emtp.fmt import human_size
 
 
 def _events(home: Path, event: str) -> list[dict]:

@@ -14,7 +14,7 @@ import click
 
 from visualizador_emtp.audit.chain import _open_text
 from visualizador_emtp.cli.common import CliError, get_instance
-from visualizador_emtp.web.formatting import local_dt, miles
+from visualizador_emtp.fmt import local_dt, miles
 
 
 def register(cli: click.Group) -> None:

@@ -21,22 +21,22 @@ def register(cli: click.Group) -> None:
 
 
 def _print_result(res) -> None:
-    from visualizador_emtp.data.fmt import fmt_int, fmt_seconds
+    from visualizador_emtp.fmt import miles, seconds
 
     if res.dry_run:
-        click.echo(f"Simulación (--dry-run): {fmt_int(res.rows)} registros válidos; no se publicó nada.")
+        click.echo(f"Simulación (--dry-run): {miles(res.rows)} registros válidos; no se publicó nada.")
     else:
-        click.echo(f"✅ Actualización completada: {fmt_int(res.rows)} registros procesados "
-                   f"en {fmt_seconds(res.seconds)}. Versión publicada: {res.version}.")
+        click.echo(f"✅ Actualización completada: {miles(res.rows)} registros procesados "
+                   f"en {seconds(res.seconds)}. Versión publicada: {res.version}.")
     for y, n in sorted(res.years.items()):
-        click.echo(f"  {y}: {fmt_int(n)} registros")
+        click.echo(f"  {y}: {miles(n)} registros")
     for note in res.notes:
         click.echo(f"  Nota: {note}")
 
 
 def _run(inst, source, dry_run: bool, force: bool, verbose: bool = False):
     from visualizador_emtp.data.coerce import SourceError
-    from visualizador_emtp.data.fmt import fmt_int
+    from visualizador_emtp.fmt import miles
     from visualizador_emtp.data.refresh import RefreshError, run_refresh
 
     try:
@@ -44,7 +44,7 @@ def _run(inst, source, dry_run: bool, force: bool, verbose: bool = False):
                           progress=(lambda m: click.echo(m, err=True)) if verbose else None)
     except RefreshError as exc:
         if exc.problems:
-            click.echo(f"Filas con problemas ({fmt_int(exc.bad_values)} valores inválidos; se muestran "
+            click.echo(f"Filas con problemas ({miles(exc.bad_values)} valores inválidos; se muestran "
                        f"{min(len(exc.problems), 50)}):", err=True)
             for p in exc.problems[:50]:
                 click.echo(f"  - {p.message()}", err=True)
@@ -132,7 +132,7 @@ def test_connections(ctx):
     import pyodbc
 
     from visualizador_emtp.data.coerce import SourceError
-    from visualizador_emtp.data.fmt import fmt_num
+    from visualizador_emtp.fmt import miles
     from visualizador_emtp.data.sources import sqlserver as sq
 
     inst = get_instance(ctx)
@@ -152,5 +152,5 @@ def test_connections(ctx):
         r = sq.test_connection(s)
     except SourceError as exc:
         raise CliError(str(exc), exc.exit_code) from None
-    click.echo(f"✅ Conexión correcta: conectar {fmt_num(r['connect_s'] * 1000, 0)} ms, "
-               f"SELECT 1 {fmt_num(r['query_s'] * 1000, 1)} ms.")
+    click.echo(f"✅ Conexión correcta: conectar {miles(r['connect_s'] * 1000, 0)} ms, "
+               f"SELECT 1 {miles(r['query_s'] * 1000, 1)} ms.")

@@ -86,7 +86,8 @@ def recover(ctx: click.Context, yes: bool, force: bool) -> None:
     from visualizador_emtp.ops.backup import BackupError, backup_dest, list_backups, verify_backup
     from visualizador_emtp.ops.recover import RecoverError, recover_database
     from visualizador_emtp.ops.service import SERVICE_NAME, service_state
-    from visualizador_emtp.ops.util import miles, short_problem
+    from visualizador_emtp.fmt import miles
+    from visualizador_emtp.ops.util import short_problem
 
     inst = get_instance(ctx)
     if not inst.settings.is_sqlite:

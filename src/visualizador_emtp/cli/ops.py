@@ -9,6 +9,8 @@ from pathlib import Path
 
 import click
 
+from visualizador_emtp.fmt import miles
+
 from visualizador_emtp.cli.common import CliError, get_instance, operator_name
 
 
@@ -57,13 +59,8 @@ def _confirm(yes: bool, question: str) -> None:
 
 
 def _size(n: int) -> str:
-    from visualizador_emtp.ops.util import human_size
+    from visualizador_emtp.fmt import human_size
     return human_size(n)
-
-
-def _miles(n) -> str:
-    from visualizador_emtp.ops.util import miles
-    return miles(n)
 
 
 # --- backup -----------------------------------------------------------------------------
@@ -98,10 +95,10 @@ def backup(ctx: click.Context, dest: str | None, include_secrets: bool) -> None:
     click.echo(f"Respaldo creado: {info.path} ({_size(info.size)})")
     if db.get("engine") == "sqlite":
         tables = db.get("tables", {})
-        click.echo(f"  users.db: {_miles(tables.get('users', 0))} usuario(s), {_miles(sum(tables.values()))} fila(s) "
+        click.echo(f"  users.db: {miles(tables.get('users', 0))} usuario(s), {miles(sum(tables.values()))} fila(s) "
                    f"en {len(tables)} tabla(s); integrity_check ok; revisión {db.get('revision')}")
     audit = m.get("audit") or {}
-    click.echo(f"  audit.jsonl: {_miles(audit.get('lines', 0))} línea(s), cadena "
+    click.echo(f"  audit.jsonl: {miles(audit.get('lines', 0))} línea(s), cadena "
                f"{'íntegra' if audit.get('chain_ok') else 'ROTA en el original'}")
     click.echo("  configuración: " + ("con secretos (clave secreta y credenciales; archivos 0600)"
                                       if include_secrets else "sin secretos (use --include-secrets para incluirlos)"))
@@ -146,7 +143,7 @@ def backup_list(ctx: click.Context, full: bool) -> None:
             users = (b.manifest.get("database") or {}).get("tables", {}).get("users")
             when = b.created_at.astimezone().strftime("%Y-%m-%d %H:%M")
             click.echo(f"  {b.name:<24} {when:<17} {_size(b.size):>10}  "
-                       f"{_miles(users) if users is not None else '–':>8}  {state}")
+                       f"{miles(users) if users is not None else '–':>8}  {state}")
         if bad:
             raise CliError(f"{bad} respaldo(s) dañado(s).")
     archives = list_archives(dest)
@@ -213,7 +210,7 @@ def restore(ctx: click.Context, backup_ref: str, yes: bool, restart: bool, dest:
             click.echo(f"Servicio {SERVICE_NAME} " + ("iniciado." if ok else f"NO se pudo iniciar: {out}"))
     click.echo(f"Restaurado {info.name} (tomado el {info.created_at.astimezone():%Y-%m-%d %H:%M}).")
     if res.tables:
-        click.echo(f"  users.db: {_miles(res.tables.get('users', 0))} usuario(s); revisión {res.revision_after}")
+        click.echo(f"  users.db: {miles(res.tables.get('users', 0))} usuario(s); revisión {res.revision_after}")
     for f in res.moved_aside:
         click.echo(f"  archivo anterior guardado como {f}")
     for w in res.warnings:
@@ -244,9 +241,9 @@ def archive(ctx: click.Context, dest: str | None) -> None:
         audit_event(inst, "archive", str(target), False, {"error": str(exc)})
         maintenance_line(inst, f"Archivo mensual FALLIDO en {target}: {exc}")
         raise CliError(f"Archivo mensual fallido: {exc}") from None
-    click.echo(f"Archivo mensual creado: {res.path} ({_size(res.size)}, {_miles(res.members)} archivos)")
+    click.echo(f"Archivo mensual creado: {res.path} ({_size(res.size)}, {miles(res.members)} archivos)")
     if res.tables:
-        click.echo(f"  users.db: copia consistente verificada ({_miles(res.tables.get('users', 0))} usuario(s))")
+        click.echo(f"  users.db: copia consistente verificada ({miles(res.tables.get('users', 0))} usuario(s))")
     for w in res.warnings:
         click.echo(f"Aviso: {w}")
     if res.removed:

@@ -27,7 +27,7 @@ import pyarrow.parquet as pq
 from visualizador_emtp.data import store
 from visualizador_emtp.data.coerce import Problem, SourceError, coerce_table, missing_required
 from visualizador_emtp.data.cube import CubeBuilder
-from visualizador_emtp.data.fmt import fmt_int, fmt_seconds
+from visualizador_emtp.fmt import miles, seconds
 from visualizador_emtp.data.schema import SCHEMA, SCHEMA_VERSION
 from visualizador_emtp.data.validate import check_drop, validate_batch
 
@@ -158,15 +158,15 @@ def run_refresh(inst, source, *, dry_run: bool = False, force: bool = False, ope
                             "problems": len(problems)})
         raise
     result.seconds = time.monotonic() - t0
-    years = ", ".join(f"{y}: {fmt_int(n)}" for y, n in sorted(result.years.items()))
+    years = ", ".join(f"{y}: {miles(n)}" for y, n in sorted(result.years.items()))
     if dry_run:
-        msg = (f"✅ Simulación completada (--dry-run, nada publicado): {fmt_int(result.rows)} registros válidos "
-               f"({years}) desde {result.source} en {fmt_seconds(result.seconds)}")
+        msg = (f"✅ Simulación completada (--dry-run, nada publicado): {miles(result.rows)} registros válidos "
+               f"({years}) desde {result.source} en {seconds(result.seconds)}")
     else:
-        msg = (f"✅ Actualización completada: {fmt_int(result.rows)} registros procesados ({years}) desde "
-               f"{result.source}; versión {result.version}, en {fmt_seconds(result.seconds)}")
-    short = (f"Simulación de actualización de datos ({source.kind}): {fmt_int(result.rows)} registros válidos"
-             if dry_run else f"Actualización de datos ({source.kind}): {fmt_int(result.rows)} registros, "
+        msg = (f"✅ Actualización completada: {miles(result.rows)} registros procesados ({years}) desde "
+               f"{result.source}; versión {result.version}, en {seconds(result.seconds)}")
+    short = (f"Simulación de actualización de datos ({source.kind}): {miles(result.rows)} registros válidos"
+             if dry_run else f"Actualización de datos ({source.kind}): {miles(result.rows)} registros, "
                              f"versión {result.version}")
     _record(inst, success=True, message=msg, operator=operator, short=short,
             detail={"source": result.source, "rows": result.rows, "version": result.version,
@@ -227,10 +227,10 @@ def _refresh_locked(inst, source, processed: Path, prev_vid, prev_manifest, keep
                 if first_write:
                     first_write = False
                     _crash_point("write")
-            say(f"… {fmt_int(total)} registros leídos")
+            say(f"… {miles(total)} registros leídos")
         if counter[0]:
             raise RefreshError(
-                f"La validación encontró {fmt_int(counter[0])} valores inválidos; no se publicó nada.",
+                f"La validación encontró {miles(counter[0])} valores inválidos; no se publicó nada.",
                 EXIT_INVALID, problems, counter[0])
         if total == 0:
             raise RefreshError("La fuente no entregó ninguna fila EMTP; no se publicó nada.", EXIT_INVALID)
@@ -312,7 +312,7 @@ def rollback(inst, operator: str = "desconocido") -> tuple[str, str]:
         raise
     rows = store.read_manifest(store.versions_dir(processed) / prev).get("rows", 0)
     _record(inst, success=True, operator=operator, event="data_rollback",
-            message=f"✅ Reversión de datos completada: versión {prev} ({fmt_int(rows)} registros) "
+            message=f"✅ Reversión de datos completada: versión {prev} ({miles(rows)} registros) "
                     f"reemplaza a {cur}",
             detail={"from": cur, "to": prev})
     return cur, prev

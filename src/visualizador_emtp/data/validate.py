@@ -80,13 +80,13 @@ def _comuna_region_lut() -> np.ndarray:
 
 def check_drop(new_rows: dict[int, int], old_rows: dict[int, int], max_drop: float = MAX_DROP) -> list[str]:
     """Spanish messages for each year whose row count fell more than ``max_drop`` (or vanished)."""
-    from visualizador_emtp.data.fmt import fmt_int, fmt_pct
+    from visualizador_emtp.fmt import miles, pct
 
     out = []
     for year, old in sorted(old_rows.items()):
         new = new_rows.get(year, 0)
         if old > 0 and new < old * (1 - max_drop):
             drop = 100.0 * (old - new) / old
-            out.append(f"{year}: {fmt_int(new)} filas frente a {fmt_int(old)} de la versión vigente "
-                       f"(caída de {fmt_pct(drop)})")
+            out.append(f"{year}: {miles(new)} filas frente a {miles(old)} de la versión vigente "
+                       f"(caída de {pct(drop)})")
     return out

@@ -21,7 +21,8 @@ from visualizador_emtp.dbcheck import sqlite_integrity
 from visualizador_emtp.ops import thresholds as T
 from visualizador_emtp.ops.service import (SERVICE_NAME, http_get, is_app_command, local_url, port_owners,
                                            systemctl_path, systemd_state)
-from visualizador_emtp.ops.util import human_size, miles, short_problem
+from visualizador_emtp.fmt import human_size, miles
+from visualizador_emtp.ops.util import short_problem
 from visualizador_emtp.serving import split_bind
 
 OK, WARN, FAIL = "OK", "WARN", "FAIL"

@@ -8,6 +8,8 @@ import shutil
 import signal
 from pathlib import Path
 
+from visualizador_emtp.fmt import miles
+
 CRASH_ENV = "EMTP_TEST_CRASH_AT"
 
 
@@ -20,22 +22,6 @@ def crash_point(phase: str) -> None:
     wanted = os.environ.get(CRASH_ENV)
     if wanted and wanted == phase:
         os.kill(os.getpid(), signal.SIGKILL)
-
-
-def miles(value: float, decimals: int = 0) -> str:
-    """Chilean format: 1234567 → '1.234.567'; 1.5 with decimals=1 → '1,5'."""
-    text = f"{value:,.{decimals}f}"
-    return text.replace(",", "\x00").replace(".", ",").replace("\x00", ".")
-
-
-def human_size(n: float) -> str:
-    """Bytes in Spanish notation: '512 B', '1,5 KB', '12,3 MB', '2,0 GB'."""
-    n = float(n)
-    for unit in ("B", "KB", "MB", "GB"):
-        if abs(n) < 1024 or unit == "GB":
-            return f"{miles(n)} B" if unit == "B" else f"{miles(n, 1)} {unit}"
-        n /= 1024
-    return f"{miles(n, 1)} TB"  # pragma: no cover
 
 
 def sha256_file(path: Path) -> str:

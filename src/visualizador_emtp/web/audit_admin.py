@@ -17,7 +17,7 @@ from flask import Blueprint, Response, request, stream_with_context, url_for
 from visualizador_emtp.audit import query as q
 from visualizador_emtp.auth.permissions import admin_required
 from visualizador_emtp.web.context import audit, instance
-from visualizador_emtp.web.formatting import CHILE_TZ
+from visualizador_emtp.fmt import CHILE_TZ
 from visualizador_emtp.web.htmx import render_page
 
 log = logging.getLogger(__name__)
