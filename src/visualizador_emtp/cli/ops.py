@@ -117,14 +117,15 @@ def backup(ctx: click.Context, dest: str | None, include_secrets: bool) -> None:
 
 @backup.command("list")
 @click.option("--verify", "full", is_flag=True, help="Verifica cada respaldo por completo (sumas sha256, SQLite, auditoría).")
+@click.option("--dest", type=click.Path(file_okay=False), help="Carpeta de respaldos (por defecto backup.dest).")
 @click.pass_context
-def backup_list(ctx: click.Context, full: bool) -> None:
+def backup_list(ctx: click.Context, full: bool, dest: str | None) -> None:
     """Lista los respaldos completos (los interrumpidos nunca aparecen)."""
     from visualizador_emtp.ops.archive import list_archives
     from visualizador_emtp.ops.backup import BackupError, backup_dest, list_backups, verify_backup
 
     inst = get_instance(ctx)
-    dest = backup_dest(inst.settings, ctx.obj.get("backup_dest"))
+    dest = backup_dest(inst.settings, dest or ctx.obj.get("backup_dest"))
     backups = list_backups(dest)
     if not backups:
         click.echo(f"No hay respaldos completos en {dest}.")
