@@ -115,6 +115,8 @@ def run_gunicorn(settings: Settings) -> None:
             self.cfg.set("loglevel", settings["logging.level"].lower())
             self.cfg.set("post_fork", post_fork)
             self.cfg.set("forwarded_allow_ips", "127.0.0.1,::1")
+            if "control_socket_disable" in self.cfg.settings:  # gunicorn ≥ 27: no socket in $HOME
+                self.cfg.set("control_socket_disable", True)
             if Path("/dev/shm").is_dir():
                 self.cfg.set("worker_tmp_dir", "/dev/shm")
 
