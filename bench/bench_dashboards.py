@@ -228,24 +228,25 @@ def first_page_section(base: str) -> list[str]:
         # next page in the same browser: the vega bundle must come from the browser cache
         cdp = ctx2.new_cdp_session(pg)
         cdp.send("Network.enable")
-        seen = []
-        cdp.on("Network.responseReceived", lambda e: seen.append(
-            (e["response"]["url"], e["response"].get("fromDiskCache", False) or e["response"].get("fromPrefetchCache", False),
-             e["response"].get("encodedDataLength", 0))))
-        cached = []
-        cdp.on("Network.requestServedFromCache", lambda e: cached.append(e["requestId"]))
-        finished = []
-        cdp.on("Network.loadingFinished", lambda e: finished.append(e.get("encodedDataLength", 0)))
+        seen = {}
+        cdp.on("Network.responseReceived", lambda e: seen.__setitem__(e["requestId"], (
+            e["response"]["url"], bool(e["response"].get("fromDiskCache") or e["response"].get("fromPrefetchCache")))))
+        cached = set()
+        cdp.on("Network.requestServedFromCache", lambda e: cached.add(e["requestId"]))
+        finished = {}
+        cdp.on("Network.loadingFinished", lambda e: finished.__setitem__(e["requestId"], e.get("encodedDataLength", 0)))
         pg.goto(base + "/territorio")
         pg.wait_for_function("() => [...document.querySelectorAll('.vega-chart')].every(e => e.hasAttribute('data-rendered'))")
         pg.wait_for_timeout(300)
-        vega = [x for x in seen if "/recursos/vega-" in x[0]]
-        network = [x for x in seen if not x[1]]
+        from_cache = {rid for rid, (_, disk) in seen.items() if disk} | cached
+        net_bytes = sum(n for rid, n in finished.items() if rid not in from_cache)
+        vega = [rid for rid, (url, _) in seen.items() if "/recursos/vega-" in url]
         lines.append(f"Página siguiente (`/territorio`) en el mismo navegador: {len(seen)} recursos, "
-                     f"{len(cached) + sum(1 for x in seen if x[1])} servidos desde la caché del navegador, "
-                     f"{fmt(sum(finished) / 1024)} KB transferidos por la red; paquete vega: "
-                     + ("no se pidió a la red (caché de memoria del navegador)" if not vega else
-                        ("desde la caché de disco" if all(x[1] for x in vega) else "descargado de nuevo")) + ".")
+                     f"{len(from_cache & set(seen))} servidos desde la caché del navegador, "
+                     f"{fmt(net_bytes / 1024)} KB transferidos por la red; paquete vega: "
+                     + ("no se pidió (ya estaba cargado)" if not vega else
+                        ("tomado de la caché del navegador, sin red" if all(r in from_cache for r in vega)
+                         else "descargado de nuevo")) + ".")
         b.close()
     return lines
 
