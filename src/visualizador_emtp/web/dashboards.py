@@ -241,7 +241,7 @@ def filter_fields(cube: Cube, v: pages.View, page: str) -> list[dict]:
             label = f"Varias ({n})" if n > 1 else "Sin datos con estos filtros"
             fd["options"] = [(fd["value"], label)] + fd["options"]
     if page == "especialidades":
-        fields.append({"name": "top", "label": "Especialidades a mostrar", "value": str(v.top),
+        fields.append({"name": "top", "label": "N° de especialidades", "value": str(v.top),
                        "options": [(str(t), "Todas" if t == 0 else f"Las {t} principales") for t in pages.TOP_CHOICES],
                        "all": None})
     return fields
