@@ -20,7 +20,7 @@ def home(tmp_path: Path) -> Path:
     """An initialised instance home (config, secret key, users.db at head) in a temp folder."""
     h = tmp_path / "home"
     write_config(h, f"[security]\nbcrypt_rounds = {TEST_BCRYPT_ROUNDS}\n\n[backup]\ndest = \"{tmp_path / 'backups'}\"\n")
-    init_home(Instance.load(h))
+    init_home(Instance.load(h), prepare_assets=False)
     return h
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import importlib
 import logging
 
@@ -74,6 +75,8 @@ def create_app(settings: Settings | None = None, home: str | None = None) -> Fla
         TEMPLATES_AUTO_RELOAD=False,
     )
     app.extensions["emtp"] = inst
+    # static URLs carry ?v=<version>: cache those for a year, unversioned ones for an hour
+    app.get_send_file_max_age = lambda filename: 31536000 if request.args.get("v") else 3600
     init_htmx(app)
     register_filters(app)
 
@@ -157,7 +160,26 @@ def _install_guards(app: Flask, inst: Instance) -> None:
             resp.headers.setdefault("Cache-Control", "no-store")
         if is_htmx():
             resp.vary.add("HX-Request")
+        return _gzip(resp)
+
+
+COMPRESSIBLE = {"text/html", "application/json", "text/csv", "image/svg+xml", "text/css", "text/javascript",
+                "application/javascript"}
+
+
+def _gzip(resp):
+    """Compress generated pages and fragments (static files are sent as they are)."""
+    if (resp.direct_passthrough or resp.status_code < 200 or resp.status_code >= 300
+            or resp.mimetype not in COMPRESSIBLE or "Content-Encoding" in resp.headers
+            or "gzip" not in request.headers.get("Accept-Encoding", "")):
         return resp
+    data = resp.get_data()
+    if len(data) < 1024:
+        return resp
+    resp.set_data(gzip.compress(data, compresslevel=5))
+    resp.headers["Content-Encoding"] = "gzip"
+    resp.vary.add("Accept-Encoding")
+    return resp
 
 
 def error_response(code: int, message: str | None = None):

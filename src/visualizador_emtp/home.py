@@ -22,7 +22,17 @@ def _write_private(path, data: bytes, mode: int) -> None:
     os.replace(tmp, path)
 
 
-def init_home(inst, rotate_secret: bool = False) -> list[str]:
+def _prepare_chart_bundle(folder) -> str:
+    """The offline vega bundle, so the first dashboard visit does not wait for it (~1 s)."""
+    try:
+        from visualizador_emtp.charts import bundle
+        plain, _ = bundle.ensure(folder)
+        return f"Paquete de gráficos listo: {plain}"
+    except Exception as exc:  # the app also generates it lazily: never fail init for it
+        return f"Aviso: no se pudo preparar el paquete de gráficos ahora ({exc}); se generará al primer uso."
+
+
+def init_home(inst, rotate_secret: bool = False, prepare_assets: bool = True) -> list[str]:
     p = inst.paths
     report = []
     for d, mode in ((p.home, 0o755), (p.config_dir, 0o750), (p.data_dir, 0o750), (p.processed_dir, 0o750),
@@ -40,6 +50,8 @@ def init_home(inst, rotate_secret: bool = False) -> list[str]:
         if not f.exists():
             fd = os.open(f, os.O_WRONLY | os.O_CREAT, 0o640)
             os.close(fd)
+    if prepare_assets:
+        report.append(_prepare_chart_bundle(p.data_dir / "cache" / "vega"))
     before = migrate.current_revision(inst.db.engine)
     migrate.upgrade(inst.db.engine, inst.settings.database_url)
     after = migrate.current_revision(inst.db.engine)

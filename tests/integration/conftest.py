@@ -24,7 +24,7 @@ def make_home(tmp_path_factory, name: str, extra: str = "") -> Instance:
     h = tmp_path_factory.mktemp(name) / "home"
     write_config(h, "[security]\nbcrypt_rounds = 4\n" + extra)
     inst = Instance.load(h)
-    init_home(inst)
+    init_home(inst, prepare_assets=False)
     service.create_user(inst.db, ADMIN[0], ADMIN[1], "admin", "Jefa de Unidad", "jefa@mineduc.cl", bcrypt_rounds=4)
     service.create_user(inst.db, ANALYST[0], ANALYST[1], "analista", "Ana Lista", bcrypt_rounds=4)
     return inst

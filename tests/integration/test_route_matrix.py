@@ -108,3 +108,16 @@ def test_healthz_reports_published_data(live, clients):
     assert body["status"] == "ok"
     assert body["data"]["status"] == "ok" and body["data"]["refreshed_at"]
     assert body["data"]["years"] == [2024, 2025]
+
+
+def test_pages_compressed_and_versioned_static_cached_long(live, clients):
+    c = clients["analista"]
+    r = c.get("/resumen", headers={"Accept-Encoding": "gzip"})
+    assert r.status_code == 200 and r.headers.get("Content-Encoding") == "gzip"
+    assert "Resumen" in r.text  # requests decodes it: the body is valid gzip
+    r = c.get("/static/css/app.css?v=1", headers={"Accept-Encoding": "gzip"})
+    assert "max-age=31536000" in r.headers["Cache-Control"]
+    r = c.get("/static/css/app.css")
+    assert "max-age=3600" in r.headers["Cache-Control"]
+    r = c.get("/healthz", headers={"Accept-Encoding": "identity"})
+    assert "Content-Encoding" not in r.headers
