@@ -48,11 +48,31 @@ def _bump(version: str, n: int) -> str:
 
 
 def _copy_repo(dest: Path) -> Path:
+    """The committed tree (git HEAD): what CI's fresh clone has, and never a half-edited file of
+    the working tree. EMTP_CI_WHEEL_FROM=worktree takes the working tree instead."""
+    if os.environ.get("EMTP_CI_WHEEL_FROM") != "worktree" and (REPO / ".git").exists():
+        dest.mkdir(parents=True)
+        archive = subprocess.run(["git", "-C", str(REPO), "archive", "--format=tar", "HEAD"],
+                                 capture_output=True, check=True).stdout
+        subprocess.run(["tar", "-x", "-C", str(dest)], input=archive, check=True)
+        return dest
+
     def ignore(d, names):
         return {n for n in names if n in {".git", ".venv", "dist", "build", ".cache", "test-artifacts", "__pycache__",
                                           ".pytest_cache", ".hypothesis", "node_modules"}}
     shutil.copytree(REPO, dest, ignore=ignore, symlinks=True)
     return dest
+
+
+def _alembic_head(versions: Path) -> str:
+    revs, downs = set(), set()
+    for f in versions.glob("*.py"):
+        text = f.read_text()
+        revs |= set(re.findall(r"""(?m)^revision\s*=\s*["']([^"']+)["']""", text))
+        downs |= set(re.findall(r"""(?m)^down_revision\s*=\s*["']([^"']+)["']""", text))
+    heads = revs - downs
+    assert len(heads) == 1, heads
+    return heads.pop()
 
 
 def _variant(tmp: Path, name: str, version: str, broken: bool = False) -> Path:
@@ -61,8 +81,7 @@ def _variant(tmp: Path, name: str, version: str, broken: bool = False) -> Path:
     py = src / "pyproject.toml"
     py.write_text(re.sub(r'(?m)^version = ".*"$', f'version = "{version}"', py.read_text(), count=1))
     if broken:
-        from visualizador_emtp import migrate
-        head = migrate.head_revision()
+        head = _alembic_head(src / "migrations" / "versions")
         (src / "migrations" / "versions" / "9999_ci_broken.py").write_text(f'''"""CI only: a migration that fails half-way.
 
 Revision ID: 9999
