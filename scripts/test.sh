@@ -12,4 +12,7 @@ if command -v pg_lsclusters >/dev/null; then
   [ "$status" = "online" ] || pg_ctlcluster "$ver" "$name" start
 fi
 
+# Debian 12 rootfs (cached in /var/cache/emtp-ci) and the nsenter connection for the Ansible container tests
+bash scripts/prepare-container.sh .venv/bin/python
+
 exec .venv/bin/pytest "$@"

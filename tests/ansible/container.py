@@ -12,7 +12,7 @@ enters the namespaces of the container's PID 1). ansible-core does not ship it; 
 ``ansible`` package on PyPI bundles community.docker, so ``ensure_collections`` downloads that
 wheel with pip once and extracts only ``ansible_collections/community/docker`` into the cache.
 
-Command line (used by .ci/prepare-container.sh):
+Command line (used by scripts/prepare-container.sh):
     python tests/ansible/container.py prepare    # rootfs + collections (idempotent)
 """
 

@@ -6,7 +6,7 @@ rotates while the app keeps logging, the timers are installed and the backup job
 upgrade.yml goes N -> N+1 keeping the data, and an upgrade to a build with a broken Alembic
 migration rolls back by itself, leaving N+1 serving with the users intact.
 
-Needs root, debootstrap and systemd-container (see .ci/prepare-container.sh); the rootfs
+Needs root, debootstrap and systemd-container (see scripts/prepare-container.sh); the rootfs
 is cached in /var/cache/emtp-ci. About 6-8 minutes.
 """
 

@@ -5,7 +5,7 @@
 #     first time, reused afterwards)
 #   - community.docker (nsenter connection) extracted from the 'ansible' wheel on PyPI
 # Idempotent; a second run takes about a second.
-# Usage: bash .ci/prepare-container.sh [PYTHON]   (PYTHON defaults to .venv/bin/python)
+# Usage: bash scripts/prepare-container.sh [PYTHON]   (PYTHON defaults to .venv/bin/python)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY="${1:-.venv/bin/python}"
