@@ -46,6 +46,8 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from visualizador_emtp.data import catalog, store
+from visualizador_emtp.data.cube_engine import (EMPTY_ROWS, RollupIndex, Selection, arrow_array, column_numpy,
+                                                empty_table, selected_rows, selection_nbytes)
 
 # ----------------------------------------------------------------------------------------
 # Dimensions, measures, rollups
@@ -82,6 +84,12 @@ ROLLUPS: dict[str, tuple[str, ...]] = {
     "especialidad": ("AGNO", "COD_ENSE", "TIPO", "COD_GRADO", "COD_RAMA", "COD_SEC", "COD_ESPE", "GEN_ALU"),
     "resumen": ("AGNO", "COD_REG_RBD", "COD_DEPE2", "RURAL_RBD", "TIPO", "COD_GRADO", "GEN_ALU"),
     "anio": ("AGNO", "TIPO", "COD_GRADO", "GEN_ALU"),
+}
+# Rollups summed from a published one when a version is loaded (no file; name -> (parent, dims)).
+# "escuela_oferta" drops grade, gender and enseñanza: four times smaller than "escuela", it answers
+# school counts and territorial counts under sector/specialty filters.
+DERIVED_ROLLUPS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "escuela_oferta": ("escuela", ("AGNO", "RBD", *SCHOOL_ATTRS, "TIPO", "COD_RAMA", "COD_SEC", "COD_ESPE")),
 }
 SCHOOLS_COLUMNS = ("RBD", "NOM_RBD", "COD_COM_RBD", "NOM_COM_RBD", "COD_REG_RBD", "COD_DEPE", "COD_DEPE2",
                    "RURAL_RBD", "AGNO")
@@ -368,57 +376,77 @@ def build_cube(table: pa.Table) -> dict[str, pa.Table]:
 # ----------------------------------------------------------------------------------------
 # Querying
 # ----------------------------------------------------------------------------------------
-class _Rollup:
-    __slots__ = ("name", "dims", "table", "arrays", "rows")
-
-    def __init__(self, name: str, table: pa.Table):
-        self.name = name
-        self.dims = frozenset(ROLLUPS[name])
-        self.table = table
-        self.rows = len(table)
-        self.arrays = {c: table.column(c).to_numpy() for c in table.column_names}
-
-    def mask(self, cons: dict[str, tuple[int, ...]]) -> np.ndarray | None:
-        m = None
-        for dim, vals in cons.items():
-            col = self.arrays[dim]
-            if len(vals) == 1:
-                cur = col == vals[0]
-            else:
-                cur = np.isin(col, np.asarray(vals, dtype=col.dtype))
-            m = cur if m is None else (m & cur)
-        return m
-
-
 def _empty(by: list[str], measures: Iterable[str]) -> pa.Table:
-    return pa.table({**{d: pa.array([], DIM_TYPES[d]) for d in by},
-                     **{m: pa.array([], pa.int64()) for m in measures}})
+    return empty_table(by, measures, DIM_TYPES)
 
 
 class Cube:
-    """An in-memory, immutable cube of one published version. Thread-safe for reads."""
+    """An in-memory, immutable cube of one published version. Thread-safe for reads.
+
+    Queries run on :class:`~visualizador_emtp.data.cube_engine.RollupIndex` (numpy): the rows
+    a selection keeps in a rollup are computed once and reused (``ROWS_CACHE_BYTES``) by the
+    ~11 queries of a dashboard page; results are cached too (``cache_size`` entries)."""
+
+    ROWS_CACHE_BYTES = 8 << 20
 
     def __init__(self, tables: Mapping[str, pa.Table], manifest: Mapping[str, Any] | None = None,
                  version: str | None = None, cache_size: int = 1024):
-        self._rollups = {name: _Rollup(name, tables[f"cube_{name}"]) for name in ROLLUPS}
+        self._rollups = {name: RollupIndex(name, tables[f"cube_{name}"], ROLLUPS[name], MEASURES)
+                         for name in ROLLUPS}
+        for name, (parent, dims) in DERIVED_ROLLUPS.items():
+            self._rollups[name] = RollupIndex.derive(self._rollups[parent], name, dims)
+        # Every rollup sums the same base, so a dimension has the same codes in all of them: share
+        # one array per dimension (less memory; constraint masks computed once for all rollups).
+        self._codes: dict[str, np.ndarray] = {}
+        for r in self._rollups.values():
+            for d, codes in r.codes.items():
+                canon = self._codes.setdefault(d, codes)
+                if canon is not codes and np.array_equal(canon, codes):
+                    r.codes[d] = canon
         # smallest first, so the first covering rollup is the cheapest
         self._order = sorted(self._rollups.values(), key=lambda r: r.rows)
         self.schools_dir: pa.Table = tables["escuelas"]
         self.manifest: dict[str, Any] = dict(manifest or {})
         self.version = version
-        years = self._rollups["anio"].arrays["AGNO"]
-        self.years: tuple[int, ...] = tuple(sorted(int(y) for y in np.unique(years)))
+        self.years: tuple[int, ...] = tuple(int(y) for y in self._rollups["anio"].codes["AGNO"])
         self._cache: OrderedDict = OrderedDict()
         self._cache_size = cache_size
+        self._rows_cache: OrderedDict = OrderedDict()
+        self._rows_bytes = 0
+        self._plans: dict[tuple, dict[str, tuple[np.ndarray, np.ndarray, int]]] = {}
         self._lock = threading.Lock()
+        self._pick_cache: dict[frozenset, RollupIndex] = {}
+        self._options_all: dict[str, list[tuple[int, str]]] | None = None
+        self._option_lists()  # dropdown labels in display order, once per loaded version
         self._schools_idx = {int(r): i for i, r in enumerate(self.schools_dir.column("RBD").to_pylist())}
 
+    @property
+    def nbytes(self) -> int:
+        """Bytes held by the query arrays (without the caches and the school directory)."""
+        return sum(r.nbytes for r in self._order)
+
+    def clear_cache(self) -> None:
+        """Forget cached results and selections (benchmarks: measure cold queries)."""
+        with self._lock:
+            self._cache.clear()
+            self._rows_cache.clear()
+            self._rows_bytes = 0
+            self._plans.clear()
+
     # -- helpers ----------------------------------------------------------------------------
-    def _pick(self, need: set[str]) -> _Rollup:
-        for r in self._order:
-            if need <= r.dims:
-                return r
-        raise ValueError(f"Dimensiones desconocidas: {sorted(need - set(BASE_DIMS))}")
+    def _covering(self, need: set[str] | frozenset[str]) -> list[RollupIndex]:
+        """Rollups holding every dimension in ``need``, smallest first."""
+        need = frozenset(need)
+        hit = self._pick_cache.get(need)
+        if hit is None:
+            hit = [r for r in self._order if need <= r.dims]
+            if not hit:
+                raise ValueError(f"Dimensiones desconocidas: {sorted(need - set(BASE_DIMS))}")
+            self._pick_cache[need] = hit
+        return hit
+
+    def _pick(self, need: set[str] | frozenset[str]) -> RollupIndex:
+        return self._covering(need)[0]
 
     def _cached(self, key, compute):
         with self._lock:
@@ -433,11 +461,48 @@ class Cube:
                 self._cache.popitem(last=False)
         return value
 
-    def _filtered(self, filters: Filters, need: set[str]) -> pa.Table:
+    def _select(self, filters: Filters, need: Iterable[str]) -> tuple[RollupIndex, Selection]:
+        """(rollup, selected rows) for a query needing the ``need`` dimensions.
+
+        Picks the covering rollup that is cheapest to answer from: scanning a rollup costs
+        its rows, reusing a selection already computed for these filters costs its selected
+        rows. Any covering rollup gives the same (exact) answer."""
         cons = filters.constraints()
-        r = self._pick(need | set(cons))
-        m = r.mask(cons)
-        return r.table if m is None else r.table.filter(pa.array(m))
+        cons_key = tuple(cons.items())
+        best, best_cost, best_sel, cached = None, None, None, False
+        with self._lock:
+            plan = self._plans.get(cons_key)
+            for r in self._covering(set(need) | set(cons)):
+                key = (r.name, cons_key)
+                if key in self._rows_cache:
+                    sel = self._rows_cache[key]
+                    cost, hit = selected_rows(sel, r.rows), True
+                else:
+                    sel, cost, hit = None, r.rows, False
+                if best_cost is None or cost < best_cost:
+                    best, best_cost, best_sel, cached = r, cost, sel, hit
+            if cached:
+                self._rows_cache.move_to_end((best.name, cons_key))
+                return best, best_sel
+        if plan is None:
+            plan = {}
+            for dim, vals in cons.items():
+                codes = self._codes[dim]
+                allowed = RollupIndex.mask_of(codes, vals)
+                plan[dim] = (codes, allowed, int(np.count_nonzero(allowed)))
+        sel = best.select(cons, plan)
+        key = (best.name, cons_key)
+        with self._lock:
+            self._plans[cons_key] = plan
+            while len(self._plans) > 256:
+                self._plans.pop(next(iter(self._plans)))
+            if key not in self._rows_cache:
+                self._rows_cache[key] = sel
+                self._rows_bytes += selection_nbytes(sel)
+                while self._rows_bytes > self.ROWS_CACHE_BYTES and len(self._rows_cache) > 1:
+                    _, old = self._rows_cache.popitem(last=False)
+                    self._rows_bytes -= selection_nbytes(old)
+        return best, sel
 
     @staticmethod
     def _check_by(by: Iterable[str]) -> list[str]:
@@ -461,16 +526,8 @@ class Cube:
         return self._cached(key, lambda: self._count(filters, by, measures))
 
     def _count(self, filters: Filters, by: list[str], measures: list[str]) -> pa.Table:
-        t = self._filtered(filters, set(by))
-        if len(t) == 0:
-            if not by:  # always one row without dimensions
-                return pa.table({m: pa.array([0], pa.int64()) for m in measures})
-            return _empty(by, measures)
-        if not by:
-            return pa.table({m: pa.array([int(pc.sum(t.column(m)).as_py() or 0)], pa.int64()) for m in measures})
-        g = t.select(by + measures).group_by(by, use_threads=False).aggregate([(m, "sum") for m in measures])
-        g = g.rename_columns([c[:-4] if c.endswith("_sum") and c[:-4] in measures else c for c in g.column_names])
-        return g.select(by + measures).sort_by([(d, "ascending") for d in by])
+        r, rows = self._select(filters, by)
+        return r.group_sum(rows, by, measures, DIM_TYPES)
 
     def schools(self, filters: Filters = ALL, by: Iterable[str] = ()) -> pa.Table:
         """Distinct schools (RBD with n > 0 after filtering) by dims; columns = by + ["schools"]."""
@@ -478,19 +535,8 @@ class Cube:
         return self._cached(("schools", filters, tuple(by)), lambda: self._schools(filters, by))
 
     def _schools(self, filters: Filters, by: list[str]) -> pa.Table:
-        t = self._filtered(filters, set(by) | {"RBD"})
-        if len(t) == 0:
-            if not by:
-                return pa.table({"schools": pa.array([0], pa.int64())})
-            return pa.table({**{d: pa.array([], DIM_TYPES[d]) for d in by}, "schools": pa.array([], pa.int64())})
-        keys = by + ["RBD"]
-        u = t.select(keys).group_by(keys, use_threads=False).aggregate([])
-        if not by:
-            return pa.table({"schools": pa.array([len(u)], pa.int64())})
-        g = u.group_by(by, use_threads=False).aggregate([("RBD", "count")]).rename_columns(by + ["schools"])
-        return g.select(by + ["schools"]).cast(
-            pa.schema([*(pa.field(d, DIM_TYPES[d]) for d in by), pa.field("schools", pa.int64())])
-        ).sort_by([(d, "ascending") for d in by])
+        r, rows = self._select(filters, [*by, "RBD"])
+        return r.distinct(rows, by, "RBD", DIM_TYPES)
 
     def kpis(self, filters: Filters = ALL) -> dict[str, Any]:
         """Headline numbers for the KPI cards (percentages 0–100, None when undefined)."""
@@ -498,13 +544,12 @@ class Cube:
 
     def _kpis(self, filters: Filters) -> dict[str, Any]:
         by_g = self.count(filters, ["TIPO", "GEN_ALU"], MEASURES)
-        tot = {m: int(pc.sum(by_g.column(m)).as_py() or 0) for m in MEASURES}
-        tipo = by_g.column("TIPO").to_numpy()
-        gen = by_g.column("GEN_ALU").to_numpy()
-        n = by_g.column("n").to_numpy()
+        col = {c: column_numpy(by_g, c) for c in by_g.column_names}
+        tot = {m: int(col[m].sum()) for m in MEASURES}
+        tipo, gen, n = col["TIPO"], col["GEN_ALU"], col["n"]
         hombres, mujeres = int(n[gen == 1].sum()), int(n[gen == 2].sum())
         jovenes, adultos = int(n[tipo == 1].sum()), int(n[tipo == 2].sum())
-        dual_j = int(by_g.column("n_dual").to_numpy()[tipo == 1].sum())
+        dual_j = int(col["n_dual"][tipo == 1].sum())
         total = tot["n"]
         by_year = self.count(filters, ["AGNO"])
         ys = by_year.column("AGNO").to_pylist()
@@ -540,33 +585,51 @@ class Cube:
         return self._cached(("school_table", filters), lambda: self._school_table(filters))
 
     def _school_table(self, filters: Filters) -> pa.Table:
-        t = self._filtered(filters, {"RBD", "COD_ESPE", "GEN_ALU", "AGNO"})
-        rbd = t.column("RBD").to_numpy()
-        uniq, inv = np.unique(rbd, return_inverse=True)
-        k = len(uniq)
-        n = t.column("n").to_numpy()
-        gen = t.column("GEN_ALU").to_numpy()
-        cols: dict[str, Any] = {"RBD": pa.array(uniq, pa.int32())}
+        r, rows = self._select(filters, {"RBD", "COD_ESPE", "GEN_ALU", "AGNO"})
+
+        def pos(d):
+            return r.pos[d] if rows is None else r.pos[d][rows]
+
+        def meas(m):
+            return r.meas[m] if rows is None else r.meas[m][rows]
+
+        k_rbd = len(r.codes["RBD"])
+        rbd_pos = pos("RBD").astype(np.intp)
+        present = np.flatnonzero(np.bincount(rbd_pos, minlength=k_rbd))
+        k = len(present)
+        uniq = r.codes["RBD"][present]
+        lut = np.full(k_rbd, -1, dtype=np.intp)
+        lut[present] = np.arange(k)
+        inv = lut[rbd_pos]
+        cols: dict[str, Any] = {"RBD": arrow_array(uniq, pa.int32())}
         sd = self.schools_dir
-        idx = np.array([self._schools_idx.get(int(r), -1) for r in uniq], dtype=np.int64)
+        idx = np.array([self._schools_idx.get(int(x), -1) for x in uniq], dtype=np.int64)
         for c in ("NOM_RBD", "COD_COM_RBD", "NOM_COM_RBD", "COD_REG_RBD", "COD_DEPE2", "RURAL_RBD"):
-            cols[c] = sd.column(c).take(pa.array(idx)) if k else pa.array([], sd.schema.field(c).type)
-        # specialties offered (distinct non-zero COD_ESPE per school)
-        espe = t.column("COD_ESPE").to_numpy()
-        pairs = np.unique(np.stack([inv, espe]).T, axis=0) if len(t) else np.empty((0, 2), dtype=np.int64)
-        pairs = pairs[pairs[:, 1] != 0]
-        offsets = np.searchsorted(pairs[:, 0], np.arange(k + 1)) if k else np.zeros(1, dtype=np.int64)
-        cols["especialidades"] = pa.ListArray.from_arrays(pa.array(offsets, pa.int32()),
-                                                          pa.array(pairs[:, 1], pa.int32()))
-        cols["n"] = pa.array(np.bincount(inv, weights=n, minlength=k).astype(np.int64))
-        cols["hombres"] = pa.array(np.bincount(inv, weights=n * (gen == 1), minlength=k).astype(np.int64))
-        cols["mujeres"] = pa.array(np.bincount(inv, weights=n * (gen == 2), minlength=k).astype(np.int64))
-        cols["n_dual"] = pa.array(np.bincount(inv, weights=t.column("n_dual").to_numpy(), minlength=k)
-                                  .astype(np.int64))
-        agno = t.column("AGNO").to_numpy()
+            cols[c] = sd.column(c).take(arrow_array(idx, pa.int64()))
+        # specialties offered (distinct non-zero COD_ESPE per school, ascending)
+        espe_codes = r.codes["COD_ESPE"]
+        k_espe = len(espe_codes)
+        pairs = np.flatnonzero(np.bincount(rbd_pos * k_espe + pos("COD_ESPE"), minlength=k_rbd * k_espe))
+        espe = espe_codes[pairs % k_espe]
+        keep = espe != 0
+        school_of = lut[pairs // k_espe][keep]
+        offsets = np.searchsorted(school_of, np.arange(k + 1))
+        cols["especialidades"] = pa.ListArray.from_arrays(arrow_array(offsets, pa.int32()),
+                                                          arrow_array(espe[keep], pa.int32()))
+
+        def total(w):
+            return arrow_array(np.rint(np.bincount(inv, weights=w, minlength=k)).astype(np.int64), pa.int64())
+
+        n = meas("n")
+        gen = r.codes["GEN_ALU"][pos("GEN_ALU")]
+        cols["n"] = total(n)
+        cols["hombres"] = total(n * (gen == 1))
+        cols["mujeres"] = total(n * (gen == 2))
+        cols["n_dual"] = total(meas("n_dual"))
+        agno = r.codes["AGNO"][pos("AGNO")]
         for y in (filters.years or self.years):
             if y in self.years:
-                cols[f"n_{y}"] = pa.array(np.bincount(inv, weights=n * (agno == y), minlength=k).astype(np.int64))
+                cols[f"n_{y}"] = total(n * (agno == y))
         out = pa.table(cols)
         return out.sort_by([("n", "descending"), ("RBD", "ascending")])
 
@@ -581,9 +644,10 @@ class Cube:
             return None
         row = {c: self.schools_dir.column(c)[i].as_py() for c in self.schools_dir.column_names}
         r = self._rollups["escuela"]
-        m = r.arrays["RBD"] == rbd
-        t = r.table.filter(pa.array(m))
-        by_year = _rollup(t.select(["AGNO", "GEN_ALU", *MEASURES]), ["AGNO", "GEN_ALU"])
+        codes = r.codes["RBD"]
+        p = int(np.searchsorted(codes, rbd))
+        rows = np.flatnonzero(r.pos["RBD"] == p) if p < len(codes) and codes[p] == rbd else EMPTY_ROWS
+        by_year = r.group_sum(rows, ["AGNO", "GEN_ALU"], MEASURES, DIM_TYPES)
         years: dict[int, dict[str, Any]] = {}
         for rec in by_year.to_pylist():
             y = years.setdefault(rec["AGNO"], {"AGNO": rec["AGNO"], "n": 0, "hombres": 0, "mujeres": 0,
@@ -602,7 +666,7 @@ class Cube:
             d["edad_media"] = d.pop("edad_sum") / d["edad_n"] if d["edad_n"] else None
             d.pop("edad_n")
             anios.append(d)
-        espe = _rollup(t.select(["AGNO", "COD_ESPE", "TIPO", *MEASURES]), ["AGNO", "COD_ESPE", "TIPO"])
+        espe = r.group_sum(rows, ["AGNO", "COD_ESPE", "TIPO"], MEASURES, DIM_TYPES)
         return {
             **row,
             "NOM_REG_RBD": catalog.region_name(row["COD_REG_RBD"]),
@@ -623,30 +687,56 @@ class Cube:
         key = ("options", filters.regions, filters.ramas, filters.sectores, filters.tipo)
         return self._cached(key, lambda: self._options(filters))
 
-    def _options(self, f: Filters) -> dict[str, list[tuple[Any, str]]]:
-        def present(dim: str, narrow: Filters = ALL) -> list[int]:
-            t = self.count(narrow, [dim])
-            return [int(x) for x in t.column(dim).to_pylist()]
+    def _option_lists(self) -> dict[str, list[tuple[int, str]]]:
+        """(code, label) of every code in the cube per dropdown, in display order (built once)."""
+        if self._options_all is None:
+            def codes(dim: str) -> list[int]:
+                return [int(c) for c in self._pick({dim}).codes[dim]]
 
-        regions = sorted(present("COD_REG_RBD"), key=catalog.region_order)
-        comunas = present("COD_COM_RBD", Filters(regions=f.regions))
-        comunas.sort(key=lambda c: (catalog.region_order(catalog.comuna_region(c) or 0),
-                                    catalog.comuna_name(c) or ""))
-        sect = present("COD_SEC", Filters(ramas=f.ramas))
-        espe = present("COD_ESPE", Filters(ramas=f.ramas, sectores=f.sectores))
-        grados = present("COD_GRADO", Filters(tipo=f.tipo))
+            def labelled(dim: str, cs: Iterable[int]) -> list[tuple[int, str]]:
+                return [(c, catalog.label(dim, c)) for c in cs]
+
+            com = sorted(codes("COD_COM_RBD"), key=lambda c: (catalog.region_order(catalog.comuna_region(c) or 0),
+                                                               catalog.comuna_name(c) or ""))
+            self._options_all = {
+                "COD_REG_RBD": labelled("COD_REG_RBD", sorted(codes("COD_REG_RBD"), key=catalog.region_order)),
+                "COD_COM_RBD": labelled("COD_COM_RBD", com),
+                "COD_DEPE2": labelled("COD_DEPE2", codes("COD_DEPE2")),
+                "RURAL_RBD": [(c, catalog.ZONAS[c]) for c in codes("RURAL_RBD")],
+                "COD_RAMA": labelled("COD_RAMA", [c for c in codes("COD_RAMA") if c]),
+                "COD_SEC": labelled("COD_SEC", [c for c in codes("COD_SEC") if c]),
+                "COD_ESPE": sorted(labelled("COD_ESPE", [c for c in codes("COD_ESPE") if c]), key=lambda x: x[1]),
+                "COD_GRADO": [(c, "") for c in codes("COD_GRADO")],
+            }
+        return self._options_all
+
+    def _options(self, f: Filters) -> dict[str, list[tuple[Any, str]]]:
+        everything = self._option_lists()
+
+        def present(dim: str, narrow: Filters = ALL) -> list[tuple[int, str]]:
+            """The (code, label) pairs of ``dim`` present under ``narrow``, in display order."""
+            full = everything[dim]
+            if narrow == ALL:
+                return full
+            r, rows = self._select(narrow, [dim])
+            if rows is None:  # every row of a rollup: every code of the cube
+                return full
+            keep = set(r.present(rows, dim).tolist())
+            return [x for x in full if x[0] in keep]
+
         tipo_code = catalog.TIPO_CODES.get(f.tipo or "", None)
         return {
             "anio": [(y, str(y)) for y in self.years],
-            "region": [(c, catalog.label("COD_REG_RBD", c)) for c in regions],
-            "comuna": [(c, catalog.label("COD_COM_RBD", c)) for c in comunas],
-            "dependencia": [(c, catalog.label("COD_DEPE2", c)) for c in present("COD_DEPE2")],
-            "zona": [("urbano" if c == 0 else "rural", catalog.ZONAS[c]) for c in present("RURAL_RBD")],
-            "rama": [(c, catalog.label("COD_RAMA", c)) for c in present("COD_RAMA") if c],
-            "sector": [(c, catalog.label("COD_SEC", c)) for c in sect if c],
-            "especialidad": sorted(((c, catalog.label("COD_ESPE", c)) for c in espe if c), key=lambda x: x[1]),
+            "region": present("COD_REG_RBD"),
+            "comuna": present("COD_COM_RBD", Filters(regions=f.regions)),
+            "dependencia": present("COD_DEPE2"),
+            "zona": [("urbano" if c == 0 else "rural", z) for c, z in present("RURAL_RBD")],
+            "rama": present("COD_RAMA"),
+            "sector": present("COD_SEC", Filters(ramas=f.ramas)),
+            "especialidad": present("COD_ESPE", Filters(ramas=f.ramas, sectores=f.sectores)),
             "genero": [("hombre", "Hombre"), ("mujer", "Mujer")],
-            "grado": [(g, catalog.grado_name(g, tipo_code) or str(g)) for g in grados],
+            "grado": [(g, catalog.grado_name(g, tipo_code) or str(g))
+                      for g, _ in present("COD_GRADO", Filters(tipo=f.tipo))],
             "tipo": [("jovenes", "Jóvenes"), ("adultos", "Adultos")],
         }
 
@@ -690,13 +780,18 @@ def load_cube(version_dir: Path) -> Cube:
             if hashlib.sha256(data).hexdigest() != info.get("sha256"):
                 raise DataUnavailable(f"El archivo de datos {path} está dañado (suma de verificación distinta). "
                                       f"Ejecute 'emtp-admin refresh --rollback' o 'emtp-admin refresh'.")
-            tables[name] = pq.read_table(pa.BufferReader(data))
+            # ParquetFile, not pq.read_table: the latter imports pandas (~50 MB per web worker)
+            tables[name] = pq.ParquetFile(pa.BufferReader(data)).read()
         except DataUnavailable:
             raise
         except (OSError, pa.ArrowException) as exc:
             raise DataUnavailable(f"No se pudo leer el archivo de datos {path} ({exc}). "
                                   f"Ejecute 'emtp-admin refresh --rollback' o 'emtp-admin refresh'.") from None
-    return Cube(tables, manifest, version_dir.name)
+    cube = Cube(tables, manifest, version_dir.name)
+    del tables, data
+    # the decoded parquet is no longer referenced (the cube keeps numpy arrays): give it back
+    pa.default_memory_pool().release_unused()
+    return cube
 
 
 def get_cube(processed_dir: str | os.PathLike) -> Cube | None:
