@@ -293,3 +293,18 @@ def test_clear_cache_and_memory_are_modest():
     base_bytes = sum(t.nbytes for k, t in TABLES.items() if k.startswith("cube_"))
     assert c.nbytes < base_bytes  # positions (1-2 bytes) + float64 measures < the arrow tables
     assert BASE_DIMS[0] == "AGNO"
+
+
+@settings(max_examples=200, deadline=None)
+@given(values=st.lists(st.integers(-200, 100_000), max_size=300),
+       dtype=st.sampled_from([np.int16, np.int32, np.int64]), wide=st.booleans())
+def test_factorize_matches_unique(values, dtype, wide):
+    from visualizador_emtp.data.cube_engine import factorize
+    arr = np.array(values + ([2**40] if wide and dtype == np.int64 else []), dtype=np.int64)
+    if dtype == np.int16:
+        arr = arr.clip(-32768, 32767)
+    arr = arr.astype(dtype)
+    codes, pos = factorize(arr)
+    assert codes.dtype == arr.dtype and pos.dtype.kind == "u"
+    assert np.array_equal(codes, np.unique(arr))
+    assert np.array_equal(codes[pos], arr)

@@ -4,9 +4,14 @@ A refresh builds, from the student rows, a school-level cube: one row per
 AGNO × RBD × region × comuna × dependencia × rural × enseñanza × tipo × grado × rama ×
 sector × especialidad × género with the measures ``n`` (students), ``n_dual``
 (COD_DES_CUR = 2), ``edad_sum`` and ``edad_n`` (for the mean age). Smaller rollups are
-derived from it; every query picks the smallest rollup holding the dimensions it needs,
+derived from it (published files, plus ``DERIVED_ROLLUPS`` summed when a version is loaded),
 so a dashboard request never scans student rows. Number of schools = distinct RBD with
 n > 0 after filtering (always answered from a rollup that keeps RBD).
+
+Queries run on numpy (``cube_engine.RollupIndex``): the rows a selection keeps in a rollup
+are computed once per (rollup, filters) and reused by the ~11 queries of a page; group-bys
+are ``np.bincount`` on combined keys. Each query uses the covering rollup that is cheapest to
+answer from (fewest rows to scan, or fewest already-selected rows); all give the same sums.
 
 Public API (stable, used by web/ and charts/)::
 

@@ -3,8 +3,8 @@
 Every dimension column of a rollup is stored as small integer *positions* into the sorted
 array of its distinct codes (``uint8`` when a dimension has at most 256 codes, else
 ``uint16``/``int32``), and every measure in the smallest unsigned integer type holding it
-(``np.bincount`` sums as float64: exact below 2**53; results are converted back to ``int64``). Rows are kept sorted by year (AGNO), so a
-year or a range of years is a contiguous slice. Then:
+(``np.bincount`` sums as float64: exact below 2**53; results are converted back to ``int64``).
+Rows are kept sorted by year (AGNO), so a year or a range of years is a contiguous slice. Then:
 
 * a selection (``select``) is ``None`` (every row), a ``slice`` or an array of row numbers;
   the cube computes it once per (rollup, constraints) and reuses it for every query of a
@@ -81,6 +81,21 @@ def compact(values: np.ndarray) -> np.ndarray:
     return values.astype(np.int64)
 
 
+def factorize(col: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(sorted distinct codes, position of each value in them as a small unsigned type).
+    Integer codes spanning a small range are counted (linear time) instead of sorted."""
+    if len(col) and col.dtype.kind in "iu":
+        lo, hi = int(col.min()), int(col.max())
+        if hi - lo <= 1 << 20:  # (dimension codes: years, RBD, comunas, specialties…)
+            shifted = (col.astype(np.int64) - lo) if lo else col
+            seen = np.bincount(shifted, minlength=hi - lo + 1) > 0
+            codes = (np.flatnonzero(seen) + lo).astype(col.dtype)
+            lut = (np.cumsum(seen) - 1).astype(_pos_dtype(len(codes)))
+            return codes, lut[shifted]
+    codes, inv = np.unique(col, return_inverse=True)
+    return codes, inv.reshape(-1).astype(_pos_dtype(len(codes)))
+
+
 def selected_rows(sel: Selection, total: int) -> int:
     if sel is None:
         return total
@@ -114,9 +129,7 @@ class RollupIndex:
             col = column_numpy(table, d)
             if order is not None:
                 col = col[order]
-            codes, inv = np.unique(col, return_inverse=True)
-            self.codes[d] = codes
-            self.pos[d] = inv.reshape(-1).astype(_pos_dtype(len(codes)))
+            self.codes[d], self.pos[d] = factorize(col)
         for m in measures:
             col = column_numpy(table, m)
             self.meas[m] = compact(col if order is None else col[order])
@@ -334,4 +347,5 @@ class RollupIndex:
 
 
 def empty_table(by: Iterable[str], measures: Iterable[str], types: Mapping[str, pa.DataType]) -> pa.Table:
-    return pa.table({**{d: arrow_array([], types[d]) for d in by}, **{m: arrow_array([], pa.int64()) for m in measures}})
+    return pa.table({**{d: arrow_array([], types[d]) for d in by},
+                     **{m: arrow_array([], pa.int64()) for m in measures}})
