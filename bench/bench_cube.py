@@ -7,15 +7,23 @@ Two measurements, both with every cube cache emptied before each page ("cold"):
 * the queries each real dashboard page makes (recorded from ``charts.pages`` builders plus
   the dropdown options), under the default view (last year) and several filters.
 
-Usage: .venv/bin/python bench/bench_cube.py [--no-write] [--reps N]
-(writes docs/RENDIMIENTO_DATOS.md, section "cubo", unless --no-write)
+Usage: .venv/bin/python bench/bench_cube.py [--no-write] [--reps N] [--baseline REV] [--json FILE]
+(writes docs/RENDIMIENTO_DATOS.md, section "cubo", unless --no-write). ``--baseline REV`` first
+runs this same benchmark on ``git archive REV src`` in a subprocess, so the table compares both
+implementations measured in the same run (same machine load).
 """
 
 from __future__ import annotations
 
 import argparse
+import io
+import json
+import os
 import resource
+import subprocess
 import sys
+import tarfile
+import tempfile
 import time
 from pathlib import Path
 
@@ -115,11 +123,32 @@ def rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def run_baseline(rev: str, reps: int) -> dict:
+    """Results of this benchmark on the ``src`` tree of git revision ``rev`` (subprocess)."""
+    root = Path(__file__).resolve().parent.parent
+    with tempfile.TemporaryDirectory() as tmp:
+        tar = subprocess.run(["git", "archive", rev, "src"], cwd=root, check=True, capture_output=True).stdout
+        with tarfile.open(fileobj=io.BytesIO(tar)) as tf:
+            tf.extractall(tmp)
+        out = Path(tmp) / "out.json"
+        env = {**os.environ, "PYTHONPATH": str(Path(tmp) / "src")}
+        subprocess.run([sys.executable, __file__, "--no-write", "--reps", str(reps), "--json", str(out)],
+                       env=env, check=True)
+        return json.loads(out.read_text())
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--no-write", action="store_true", help="print only")
     ap.add_argument("--reps", type=int, default=15)
+    ap.add_argument("--baseline", help="git revision to compare with (measured in the same run)")
+    ap.add_argument("--json", help="also write p50/p95 as JSON to this file")
     args = ap.parse_args()
+    base = None
+    if args.baseline:
+        print(f"baseline {args.baseline}:", flush=True)
+        base = run_baseline(args.baseline, args.reps)
+        print("current:", flush=True)
     filters_for = lambda ys: [  # noqa: E731
         Filters(years=ys), Filters(years=ys, regions=(13,)), Filters(years=ys, tipo="jovenes", generos=(2,)),
         Filters(years=ys, sectores=(520, 530)), Filters(years=ys, regions=(8, 16), rural=1),
@@ -163,6 +192,12 @@ def main() -> None:
         page_rows.append((label, "todas", None, all_pages))
         print(f"  all pages: p50 {np.percentile(all_pages, 50):.2f} ms p95 {np.percentile(all_pages, 95):.2f} ms")
     print(f"max RSS {rss_mb():.0f} MB")
+    pct = {"fixed": {label: [float(np.percentile(cp, 50)), float(np.percentile(cp, 95))]
+                     for label, _, _, cp, *_ in rows},
+           "pages": {f"{label}|{name}": [float(np.percentile(t, 50)), float(np.percentile(t, 95))]
+                     for label, name, _, t in page_rows}}
+    if args.json:
+        Path(args.json).write_text(json.dumps(pct))
     if args.no_write:
         return
 
@@ -181,27 +216,46 @@ def main() -> None:
             f"todos los años disponibles × {args.reps} repeticiones. «Caliente» = repitiendo consultas ya hechas "
             "(caché de resultados).", "",
             "| datos | filas de estudiantes | filas del cubo base | página fría p50 | página fría p95 | "
-            "1 consulta fría p95 | página caliente p95 |", "|---|---|---|---|---|---|---|"]
+            "1 consulta fría p95 | página caliente p95 |" + (" antes: p50 / p95 |" if base else ""),
+            "|---|---|---|---|---|---|---|" + ("---|" if base else "")]
     for label, n, sizes, cp, cs, wp, _, _ in rows:
+        before = ""
+        if base and label in base["fixed"]:
+            b50, b95 = base["fixed"][label]
+            before = f" {f(b50)} / {f(b95)} ms |"
         body.append(f"| {label} | {thousands(n)} | {thousands(sizes['escuela'])} | {f(np.percentile(cp, 50))} ms | "
-                    f"{f(np.percentile(cp, 95))} ms | {f(np.percentile(cs, 95))} ms | "
-                    f"{f(np.percentile(wp, 95))} ms |")
+                    f"**{f(np.percentile(cp, 95))} ms** | {f(np.percentile(cs, 95))} ms | "
+                    f"{f(np.percentile(wp, 95))} ms |" + before)
     body += ["", "### Consultas de cada tablero", "",
              "Las consultas que hace cada página real (registradas desde `charts/pages.py`, más las opciones de "
              "los filtros), con la vista por defecto (último año) y 5 filtros más"
              " (a 11 años, también el rango completo de años), "
              f"× {args.reps} repeticiones.", "",
-             "| datos | página | consultas | p50 | p95 |", "|---|---|---|---|---|"]
+             "| datos | página | consultas | p50 | p95 |" + (" antes: p50 / p95 |" if base else ""),
+             "|---|---|---|---|---|" + ("---|" if base else "")]
     for label, name, n_q, times in page_rows:
         nq = "—" if n_q is None else f"{n_q:.0f}"
         shown = "**todas**" if name == "todas" else name
+        before = ""
+        if base and f"{label}|{name}" in base["pages"]:
+            b50, b95 = base["pages"][f"{label}|{name}"]
+            before = f" {f(b50)} / {f(b95)} ms |"
         body.append(f"| {label} | {shown} | {nq} | {f(np.percentile(times, 50))} ms | "
-                    f"{f(np.percentile(times, 95))} ms |")
+                    f"{f(np.percentile(times, 95))} ms |" + before)
     label, n, sizes, *_, load_ms, mem = rows[-1]
     body += ["", "Rollups a 11 años (filas): " + ", ".join(
         f"{k} {thousands(v)}" for k, v in sorted(sizes.items(), key=lambda kv: kv[1])) + ". "
         f"Memoria de las consultas: {mem / 2**20:.1f} MB de arreglos numpy; armar el cubo en memoria toma "
         f"{load_ms:.0f} ms al cargar una versión." if mem else ""]
+    if base:
+        body += ["", f"«Antes» = la misma medición, en la misma ejecución, con `src/` de la revisión "
+                     f"`{args.baseline}` (consultas con `pyarrow` `group_by`/`filter` sobre los rollups)."]
+    body += ["", "Cómo: cada rollup se guarda como posiciones enteras pequeñas (uint8/uint16) de cada dimensión y "
+             "medidas enteras compactas (`cube_engine.py`); las filas que deja un filtro se calculan una vez por "
+             "rollup y filtros y las reutilizan las ~10 consultas de la página (un año o un rango de años es un "
+             "tramo contiguo, sin recorrer filas); las agrupaciones son `np.bincount` sobre una clave combinada; "
+             "cada consulta usa el rollup más barato que la cubre, incluido `escuela_oferta` (escuela × año × "
+             "especialidad, sin grado ni género), que se arma al cargar la versión."]
     write_section("cubo", "\n".join(body))
 
 

@@ -467,12 +467,16 @@ class Cube:
         return value
 
     def _select(self, filters: Filters, need: Iterable[str]) -> tuple[RollupIndex, Selection]:
-        """(rollup, selected rows) for a query needing the ``need`` dimensions.
+        return self._select_cons(filters.constraints(), need)
+
+    def _select_cons(self, cons: dict[str, tuple[int, ...]],
+                     need: Iterable[str]) -> tuple[RollupIndex, Selection]:
+        """(rollup, selected rows) for a query needing the ``need`` dimensions under the
+        constraints ``cons`` (``Filters.constraints()``).
 
         Picks the covering rollup that is cheapest to answer from: scanning a rollup costs
         its rows, reusing a selection already computed for these filters costs its selected
         rows. Any covering rollup gives the same (exact) answer."""
-        cons = filters.constraints()
         cons_key = tuple(cons.items())
         best, best_cost, best_sel, cached = None, None, None, False
         with self._lock:
@@ -718,30 +722,34 @@ class Cube:
     def _options(self, f: Filters) -> dict[str, list[tuple[Any, str]]]:
         everything = self._option_lists()
 
-        def present(dim: str, narrow: Filters = ALL) -> list[tuple[int, str]]:
-            """The (code, label) pairs of ``dim`` present under ``narrow``, in display order."""
+        def present(dim: str, narrow: dict[str, tuple[int, ...]] | None = None) -> list[tuple[int, str]]:
+            """The (code, label) pairs of ``dim`` present under the constraints ``narrow``, in display order."""
             full = everything[dim]
-            if narrow == ALL:
+            if not narrow:
                 return full
-            r, rows = self._select(narrow, [dim])
+            r, rows = self._select_cons(narrow, [dim])
             if rows is None:  # every row of a rollup: every code of the cube
                 return full
             keep = set(r.present(rows, dim).tolist())
             return [x for x in full if x[0] in keep]
 
+        def only(**dims: tuple[int, ...]) -> dict[str, tuple[int, ...]]:
+            """Constraints of a Filters with just these dimensions (same order as constraints())."""
+            return {d: v for d, v in dims.items() if v}
+
         tipo_code = catalog.TIPO_CODES.get(f.tipo or "", None)
         return {
             "anio": [(y, str(y)) for y in self.years],
             "region": present("COD_REG_RBD"),
-            "comuna": present("COD_COM_RBD", Filters(regions=f.regions)),
+            "comuna": present("COD_COM_RBD", only(COD_REG_RBD=f.regions)),
             "dependencia": present("COD_DEPE2"),
             "zona": [("urbano" if c == 0 else "rural", z) for c, z in present("RURAL_RBD")],
             "rama": present("COD_RAMA"),
-            "sector": present("COD_SEC", Filters(ramas=f.ramas)),
-            "especialidad": present("COD_ESPE", Filters(ramas=f.ramas, sectores=f.sectores)),
+            "sector": present("COD_SEC", only(COD_RAMA=f.ramas)),
+            "especialidad": present("COD_ESPE", only(COD_RAMA=f.ramas, COD_SEC=f.sectores)),
             "genero": [("hombre", "Hombre"), ("mujer", "Mujer")],
             "grado": [(g, catalog.grado_name(g, tipo_code) or str(g))
-                      for g, _ in present("COD_GRADO", Filters(tipo=f.tipo))],
+                      for g, _ in present("COD_GRADO", only(TIPO=(tipo_code,) if tipo_code else ()))],
             "tipo": [("jovenes", "Jóvenes"), ("adultos", "Adultos")],
         }
 
