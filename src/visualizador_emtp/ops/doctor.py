@@ -93,6 +93,12 @@ def check_healthz(inst, timeout: float = T.HTTP_TIMEOUT_SECONDS) -> Check:
     return Check("healthz", FAIL, f"{url} responde HTTP {r.status} status={status!r}" + (f" ({detail})" if detail else ""))
 
 
+def _answers_as_app(inst) -> bool:
+    """True when the port answers /healthz with this application's JSON (version + database)."""
+    body = http_get(local_url(inst.settings["server.bind"], "/healthz"), T.HTTP_TIMEOUT_SECONDS).json()
+    return isinstance(body, dict) and "version" in body and isinstance(body.get("database"), dict)
+
+
 def _port_listening(port: int) -> bool:
     for host in ("127.0.0.1", "::1"):
         try:
@@ -108,8 +114,13 @@ def check_port(inst) -> Check:
     owners = port_owners(port)
     if not owners:
         if _port_listening(port):
-            return Check("puerto", WARN, f"el puerto {port} está ocupado pero no se puede ver por quién "
-                                         "(ejecute doctor con sudo)")
+            # the owner is hidden (another user's process under ProtectProc/hidepid): identify the app by
+            # what it answers instead
+            if _answers_as_app(inst):
+                return Check("puerto", OK, f"el puerto {port} responde como Visualizador EMTP (/healthz); "
+                                           "el proceso no es visible para este usuario")
+            return Check("puerto", WARN, f"el puerto {port} está ocupado pero no se puede ver por quién ni "
+                                         "responde como la aplicación (ejecute doctor con sudo)")
         return Check("puerto", FAIL, f"nadie escucha en el puerto {port}: la aplicación no está corriendo")
     foreign = [(pid, cmd) for pid, cmd in owners if not is_app_command(cmd)]
     if foreign:
