@@ -243,10 +243,13 @@ def main() -> None:
         body.append(f"| {label} | {shown} | {nq} | {f(np.percentile(times, 50))} ms | "
                     f"{f(np.percentile(times, 95))} ms |" + before)
     label, n, sizes, *_, load_ms, mem = rows[-1]
-    body += ["", "Rollups a 11 años (filas): " + ", ".join(
-        f"{k} {thousands(v)}" for k, v in sorted(sizes.items(), key=lambda kv: kv[1])) + ". "
-        f"Memoria de las consultas: {mem / 2**20:.1f} MB de arreglos numpy; armar el cubo en memoria toma "
-        f"{load_ms:.0f} ms al cargar una versión." if mem else ""]
+    mem_mb = f"{(mem or 0) / 2**20:.1f}".replace(".", ",")
+    sizes_line = "Rollups a 11 años (filas): " + ", ".join(
+        f"{k} {thousands(v)}" for k, v in sorted(sizes.items(), key=lambda kv: kv[1])) + "."
+    if mem:
+        sizes_line += (f" Memoria de las consultas: {mem_mb} MB de arreglos numpy; armar el cubo en memoria toma "
+                       f"{load_ms:.0f} ms al cargar una versión.")
+    body += ["", sizes_line]
     if base:
         body += ["", f"«Antes» = la misma medición, en la misma ejecución, con `src/` de la revisión "
                      f"`{args.baseline}` (consultas con `pyarrow` `group_by`/`filter` sobre los rollups)."]
