@@ -338,9 +338,20 @@ def test_timers_installed_and_backup_job_runs(env):
     # the backup folder belongs to emtp (the hardened job could write only there)
     new = sorted(after - before)[0]
     assert box.exec(["stat", "-c", "%U", f"/backups/visualizador-emtp/{new}"]).stdout.strip() == "emtp"
-    # the doctor job runs too and its report goes to its log
+    # the doctor job runs too and its report goes to its log; under a real systemd the service,
+    # HTTP and port checks pass (the host-side tests can only fake systemctl)
     box.exec(["systemctl", "start", "visualizador-emtp-doctor.service"], check=False, timeout=300)
-    assert box.path(f"{HOME}/logs/tarea-doctor.log").read_text().strip()
+    report = box.path(f"{HOME}/logs/tarea-doctor.log").read_text()
+    for check in ("servicio", "web_login", "healthz", "puerto"):
+        assert re.search(rf"^OK\s+{check}\b", report, re.M), report
+    # and with the service stopped, doctor names it as a failure (exit code 2)
+    box.exec(["systemctl", "stop", "visualizador-emtp"])
+    try:
+        res = admin(box, "doctor", check=False)
+        assert res.returncode == 2 and re.search(r"^FAIL\s+servicio\b", res.stdout, re.M), res.stdout
+    finally:
+        box.exec(["systemctl", "start", "visualizador-emtp"])
+        wait_http(box, "/healthz")
 
 
 def test_upgrade_n_to_n1_keeps_data(env):
