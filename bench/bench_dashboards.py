@@ -347,8 +347,8 @@ def main() -> None:
             "",
             "El paquete vega (vega + vega-lite + vega-embed, generado sin red con `vl_convert.javascript_bundle()`) "
             "se sirve desde la propia aplicación con una URL versionada, `Cache-Control: public, max-age=31536000, "
-            "immutable` y gzip precalculado cuando el navegador lo acepta. Las páginas HTML no se comprimen en la "
-            "aplicación (el proxy inverso puede hacerlo).",
+            "immutable` y gzip precalculado cuando el navegador lo acepta. Las páginas y fragmentos HTML se comprimen "
+            "con gzip en la aplicación; los demás archivos estáticos (CSS, htmx) los puede comprimir el proxy inverso.",
             "",
         ]
         OUT.write_text("\n".join(doc), encoding="utf-8")
