@@ -169,7 +169,7 @@ COMPRESSIBLE = {"text/html", "application/json", "text/csv", "image/svg+xml", "t
 
 def _gzip(resp):
     """Compress generated pages and fragments (static files are sent as they are)."""
-    if (resp.direct_passthrough or resp.status_code < 200 or resp.status_code >= 300
+    if (resp.direct_passthrough or resp.is_streamed or resp.status_code < 200 or resp.status_code >= 300
             or resp.mimetype not in COMPRESSIBLE or "Content-Encoding" in resp.headers
             or "gzip" not in request.headers.get("Accept-Encoding", "")):
         return resp
