@@ -121,3 +121,11 @@ def test_pages_compressed_and_versioned_static_cached_long(live, clients):
     assert "max-age=3600" in r.headers["Cache-Control"]
     r = c.get("/healthz", headers={"Accept-Encoding": "identity"})
     assert "Content-Encoding" not in r.headers
+
+
+def test_streamed_csv_export_is_not_buffered_for_gzip(clients):
+    r = clients["admin"].get("/admin/auditoria/export.csv?periodo=30d", headers={"Accept-Encoding": "gzip"})
+    assert r.status_code == 200 and r.headers["Content-Type"].startswith("text/csv")
+    assert "Content-Encoding" not in r.headers  # streamed as it is read, never gathered in memory
+    assert r.headers.get("Transfer-Encoding") == "chunked" or "Content-Length" not in r.headers
+    assert "evento" in r.content.decode("utf-8-sig").splitlines()[0].lower()
