@@ -42,12 +42,13 @@ class LiveServer:
     proc: subprocess.Popen
 
     def stop(self) -> None:
+        """SIGTERM to the whole process group (master and workers); SIGKILL after 20 s."""
         if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
+            os.killpg(self.proc.pid, signal.SIGTERM)
             try:
                 self.proc.wait(timeout=20)
             except subprocess.TimeoutExpired:
-                self.proc.kill()
+                os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait()
 
 
@@ -56,7 +57,7 @@ def start_server(home: Path, workers: int = 2, env: dict | None = None, timeout:
     e = {**os.environ, "EMTP_HOME": str(home), **(env or {})}
     log = open(home / "logs" / "serve-stdout.log", "ab")
     proc = subprocess.Popen([EMTP_ADMIN, "serve", "--bind", f"127.0.0.1:{port}", "--workers", str(workers)],
-                            env=e, stdout=log, stderr=subprocess.STDOUT)
+                            env=e, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -69,7 +70,7 @@ def start_server(home: Path, workers: int = 2, env: dict | None = None, timeout:
         except requests.ConnectionError:
             pass
         time.sleep(0.2)
-    proc.kill()
+    os.killpg(proc.pid, signal.SIGKILL)
     raise RuntimeError("el servidor no respondió a tiempo")
 
 

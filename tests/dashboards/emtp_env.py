@@ -10,19 +10,15 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import signal
-import socket
 import subprocess
-import sys
 import tempfile
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import requests
 
-VENV_BIN = Path(sys.executable).parent
-EMTP_ADMIN = str(VENV_BIN / "emtp-admin")
+from support import EMTP_ADMIN, LiveServer, start_server  # noqa: E402  (tests/ is on sys.path)
+
 YEARS = "2023-2025"
 USER, PASSWORD = "ana", "Clave-segura-1"
 ADMIN_USER = "admin1"
@@ -35,6 +31,7 @@ class DashEnv:
     proc: subprocess.Popen | None = None
     users: int = 0
     log: Path | None = None
+    server: LiveServer | None = None
     extra: dict = field(default_factory=dict)
 
     @property
@@ -64,30 +61,10 @@ class DashEnv:
 _ENV: DashEnv | None = None
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _start_server(env: DashEnv) -> None:
-    port = free_port()
-    env.base_url = f"http://127.0.0.1:{port}"
-    env.log = env.home / "logs" / "serve-test.out"
-    out = open(env.log, "w")
-    env.proc = subprocess.Popen([EMTP_ADMIN, "serve", "--bind", f"127.0.0.1:{port}", "--workers", "2"],
-                                env=env.env(), stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if env.proc.poll() is not None:
-            raise RuntimeError(f"gunicorn terminó al iniciar: {env.log.read_text()[-3000:]}")
-        try:
-            if requests.get(env.base_url + "/healthz", timeout=1).status_code in (200, 503):
-                return
-        except requests.RequestException:
-            pass
-        time.sleep(0.2)
-    raise RuntimeError("gunicorn no respondió /healthz en 60 s")
+    env.server = start_server(env.home, workers=2)
+    env.base_url, env.proc = env.server.url, env.server.proc
+    env.log = env.home / "logs" / "serve-stdout.log"
 
 
 def acquire() -> DashEnv:
@@ -116,11 +93,6 @@ def release() -> None:
     if _ENV.users > 0:
         return
     env, _ENV = _ENV, None
-    if env.proc is not None and env.proc.poll() is None:
-        os.killpg(env.proc.pid, signal.SIGTERM)
-        try:
-            env.proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(env.proc.pid, signal.SIGKILL)
-            env.proc.wait(timeout=10)
+    if env.server is not None:
+        env.server.stop()
     shutil.rmtree(env.home.parent, ignore_errors=True)
