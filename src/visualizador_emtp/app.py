@@ -81,13 +81,7 @@ def create_app(settings: Settings | None = None, home: str | None = None) -> Fla
     register_filters(app)
 
     for name in BLUEPRINT_MODULES:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name != name:
-                raise
-            continue
-        app.register_blueprint(module.bp)
+        app.register_blueprint(importlib.import_module(name).bp)
 
     proxies = settings["server.trusted_proxies"]
     if proxies:

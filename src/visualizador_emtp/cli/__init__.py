@@ -38,13 +38,7 @@ def cli(ctx: click.Context, home: str | None) -> None:
 
 
 for _name in COMMAND_MODULES:
-    try:
-        _mod = importlib.import_module(_name)
-    except ModuleNotFoundError as _exc:
-        if _exc.name != _name:
-            raise
-        continue  # a command group not written yet
-    _mod.register(cli)
+    importlib.import_module(_name).register(cli)
 
 
 def main() -> None:
