@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -54,13 +55,18 @@ def page(browser, dash_env):
     ctx.close()
 
 
+# The manuals' pictures are refreshed only on request (EMTP_UPDATE_DOC_IMAGES=1), so an ordinary test run
+# leaves the work tree clean; every run keeps its screenshots in test-artifacts/.
+UPDATE_DOC_IMAGES = os.environ.get("EMTP_UPDATE_DOC_IMAGES") == "1"
+
+
 @pytest.fixture(scope="session")
 def shots(artifacts_dir):
     DOCS_IMG.mkdir(parents=True, exist_ok=True)
 
     def save(pg, name: str, full_page: bool = True, docs: bool = True):
         pg.screenshot(path=str(artifacts_dir / f"{name}.png"), full_page=full_page)
-        if docs:
+        if docs and UPDATE_DOC_IMAGES:
             pg.screenshot(path=str(DOCS_IMG / f"{name}.png"), full_page=full_page)
 
     return save
