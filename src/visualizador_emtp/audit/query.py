@@ -175,16 +175,7 @@ def describe_detail(event: str, detail: Any) -> str:
 
 def _where_rows(f: Filters, today: date | None) -> tuple[str, list]:
     lo, hi = chile_day_bounds(*f.days(today))
-    clauses, params = ["ts >= ?", "ts < ?"], [lo, hi]
-    if f.user:
-        clauses.append("actor = ?")
-        params.append(f.user)
-    if f.event:
-        clauses.append("event = ?")
-        params.append(f.event)
-    if f.outcome in ("ok", "fail"):
-        clauses.append("success = ?")
-        params.append(1 if f.outcome == "ok" else 0)
+    clauses, params = _filter_clauses(f, ["ts >= ?", "ts < ?"], [lo, hi], with_user=True)
     if f.ip:
         clauses.append("ip = ?")
         params.append(f.ip)
@@ -193,7 +184,13 @@ def _where_rows(f: Filters, today: date | None) -> tuple[str, list]:
 
 def _where_daily(f: Filters, today: date | None, with_user: bool = True) -> tuple[str, list]:
     first, last = f.days(today)
-    clauses, params = ["day >= ?", "day <= ?"], [first.isoformat(), last.isoformat()]
+    clauses, params = _filter_clauses(f, ["day >= ?", "day <= ?"], [first.isoformat(), last.isoformat()],
+                                      with_user=with_user)
+    return " AND ".join(clauses), params
+
+
+def _filter_clauses(f: Filters, clauses: list, params: list, with_user: bool) -> tuple[list, list]:
+    """The user, event and outcome conditions shared by the row and the daily-summary queries."""
     if f.user and with_user:
         clauses.append("actor = ?")
         params.append(f.user)
@@ -203,7 +200,7 @@ def _where_daily(f: Filters, today: date | None, with_user: bool = True) -> tupl
     if f.outcome in ("ok", "fail"):
         clauses.append("success = ?")
         params.append(1 if f.outcome == "ok" else 0)
-    return " AND ".join(clauses), params
+    return clauses, params
 
 
 def _row(r: tuple) -> AuditRow:
