@@ -126,6 +126,23 @@ def build_wheel(source: Path, outdir: Path) -> Path:
     return wheels[-1]
 
 
+def _container_init(nspawn_pid: int) -> int | None:
+    """The container's PID 1 as seen from the host: the child of systemd-nspawn that lives in
+    a PID namespace other than nspawn's own."""
+    try:
+        own = os.readlink(f"/proc/{nspawn_pid}/ns/pid")
+    except OSError:
+        return None
+    kids = subprocess.run(["pgrep", "-P", str(nspawn_pid)], capture_output=True, text=True).stdout.split()
+    for kid in kids:
+        try:
+            if os.readlink(f"/proc/{kid}/ns/pid") != own:
+                return int(kid)
+        except OSError:  # it has just exited
+            continue
+    return None
+
+
 # ---------------------------------------------------------------- a booted container
 
 
@@ -140,7 +157,7 @@ class Container:
         self.console = workdir / "console.log"
         self.pid: int | None = None  # the container's init, as seen from the host
 
-    def start(self, timeout: float = 90) -> "Container":
+    def start(self, timeout: float = 240) -> "Container":
         t0 = time.monotonic()
         run(["cp", "-a", "--reflink=auto", str(ensure_rootfs()), str(self.root)])
         cmd = ["systemd-nspawn", "-D", str(self.root), "-b", "--register=no", "--keep-unit",
@@ -150,21 +167,41 @@ class Container:
         self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=self.console.open("wb"),
                                      stderr=subprocess.STDOUT, start_new_session=True)
         deadline = time.monotonic() + timeout
+        state, last = "", ""
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"systemd-nspawn exited: {self.console.read_text(errors='replace')[-2000:]}")
-            if self.pid is None:
-                kids = subprocess.run(["pgrep", "-P", str(self.proc.pid)], capture_output=True, text=True).stdout.split()
-                self.pid = int(kids[0]) if kids else None
+            # Looked up on every round: systemd-nspawn first forks a short-lived "outer child"
+            # (same PID namespace as the host) that later clones the container's init and exits;
+            # catching the outer child once and keeping it was a race that made slow machines
+            # wait for a process that no longer existed.
+            self.pid = _container_init(self.proc.pid)
             if self.pid:
-                state = self.sh("systemctl is-system-running", check=False).stdout.strip()
+                res = self.sh("systemctl is-system-running", check=False, timeout=30)
+                state, last = res.stdout.strip(), res.stderr.strip()
                 if state in ("running", "degraded"):
                     log(f"{self.name} booted ({state}) in {time.monotonic() - t0:.1f} s, init pid {self.pid}")
                     return self
             time.sleep(0.5)
+        diagnosis = self._diagnose()
         console = self.console.read_text(errors="replace")[-2000:]
         self.stop()
-        raise RuntimeError(f"container did not boot in {timeout} s: {console}")
+        raise RuntimeError(f"container did not boot in {timeout} s (init pid {self.pid}, last state "
+                           f"{state!r}, stderr {last!r}):\n{diagnosis}\nconsole:\n{console}")
+
+    def _diagnose(self) -> str:
+        """What systemd inside is waiting for, to make a boot that never finishes explainable."""
+        out = [subprocess.run(["ps", "-o", "pid,ppid,stat,etime,cmd", "--ppid", str(self.proc.pid)],
+                              capture_output=True, text=True).stdout]
+        if self.pid:
+            for script in ("systemctl list-jobs --no-pager", "systemctl --failed --no-pager",
+                           "journalctl -b --no-pager -n 60"):
+                try:
+                    res = self.sh(script, check=False, timeout=20)
+                    out.append(f"$ {script}\n{res.stdout}{res.stderr}")
+                except subprocess.TimeoutExpired:
+                    out.append(f"$ {script}\n(timeout)")
+        return "\n".join(out)
 
     def exec(self, argv: list[str], check: bool = True, input: str | None = None,
              timeout: float = 300) -> subprocess.CompletedProcess:
