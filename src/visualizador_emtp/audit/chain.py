@@ -83,6 +83,56 @@ def _open_text(p: Path):
     return open(p, "r", encoding="utf-8")
 
 
+def _hash_of(line: bytes | None) -> str:
+    if not line:
+        return GENESIS
+    try:
+        return json.loads(line)["hash"]
+    except (ValueError, KeyError, TypeError):
+        return hashlib.sha256(line).hexdigest()  # a damaged tail still anchors the chain
+
+
+def last_hash(path: Path) -> str:
+    """The hash the next line after this file chains to (GENESIS for an empty or missing file)."""
+    if path.suffix == ".gz":
+        last_text = None
+        try:
+            with _open_text(path) as f:
+                for last_text in f:
+                    pass
+        except FileNotFoundError:
+            return GENESIS
+        return _hash_of(last_text.rstrip("\n").encode() if last_text else None)
+    return _hash_of(_read_last_line(path))
+
+
+def first_prev(path: Path) -> str | None:
+    """The ``prev`` of a file's first line: where in the chain the file continues."""
+    try:
+        with _open_text(path) as f:
+            first = f.readline()
+    except FileNotFoundError:
+        return None
+    try:
+        return json.loads(first)["prev"] if first.strip() else None
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
+def rotated_after(path: Path, prev: str) -> list[Path] | None:
+    """The rotated files written after the line whose hash is ``prev``, newest first.
+
+    A restored audit.jsonl continues the chain at ``prev``; rotated files newer than that
+    point belong to the period the restore rolls back. None when no rotated file ends at
+    ``prev`` (the predecessor was deleted): the caller cannot tell which files are newer."""
+    newer = []
+    for p in reversed(rotated_files(path)):
+        if last_hash(p) == prev:
+            return newer
+        newer.append(p)
+    return newer if prev == GENESIS else None
+
+
 @dataclass
 class VerifyResult:
     ok: bool
@@ -114,22 +164,8 @@ class AuditLog:
         last = _read_last_line(self.path)
         if last is None:
             rotated = rotated_files(self.path)
-            if rotated:
-                newest = rotated[-1]
-                if newest.suffix == ".gz":
-                    last_text = None
-                    with _open_text(newest) as f:
-                        for last_text in f:
-                            pass
-                    last = last_text.rstrip("\n").encode() if last_text else None
-                else:
-                    last = _read_last_line(newest)
-        if not last:
-            return GENESIS
-        try:
-            return json.loads(last)["hash"]
-        except (ValueError, KeyError, TypeError):
-            return hashlib.sha256(last).hexdigest()  # a damaged tail still anchors the chain
+            return last_hash(rotated[-1]) if rotated else GENESIS
+        return _hash_of(last)
 
     def _read_head(self) -> dict[str, Any] | None:
         try:
@@ -175,16 +211,9 @@ class AuditLog:
         return record
 
     def reset_head(self) -> None:
-        """Re-anchor the tail after a restore (the restored file becomes the truth)."""
+        """Re-anchor the tail after a restore (the restored files become the truth)."""
         with self.locked():
-            last = _read_last_line(self.path)
-            h = GENESIS
-            if last:
-                try:
-                    h = json.loads(last)["hash"]
-                except (ValueError, KeyError, TypeError):
-                    h = hashlib.sha256(last).hexdigest()
-            self._write_head(h)
+            self._write_head(self._prev_hash())
 
     def files(self) -> list[Path]:
         out = rotated_files(self.path)

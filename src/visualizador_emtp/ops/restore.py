@@ -5,6 +5,10 @@ staged beside their destination (same filesystem) and fsynced; then the current 
 are renamed aside (``users.db.pre-restore-<ts>``, ``audit.jsonl.pre-restore-<ts>``) so
 the restore can be undone, and the staged files renamed into place. Any failure in
 between puts the original files back.
+
+Rotated audit files (``audit.jsonl.1`` …) written after the backup belong to the period
+the restore rolls back: they are renamed aside too, so the restored audit.jsonl continues
+the chain of the rotated files that precede it and ``audit verify`` stays clean.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from datetime import datetime
 from pathlib import Path
 
 from visualizador_emtp import migrate
+from visualizador_emtp.audit.chain import GENESIS, first_prev, last_hash, rotated_after, rotated_files
 from visualizador_emtp.ops.backup import BackupError, BackupInfo, verify_backup
 from visualizador_emtp.ops.snapshot import SnapshotError, verify_sqlite_copy
 from visualizador_emtp.ops.util import copy_durable, crash_point, fsync_dir
@@ -74,6 +79,7 @@ def restore_backup(inst, path: Path, stamp: str | None = None) -> RestoreResult:
             to_move += [p.users_db, *(p.users_db.with_name(p.users_db.name + s) for s in ("-wal", "-shm", "-journal"))]
         if any(final == p.audit_log for _, final in staged):
             to_move += [p.audit_log, inst.audit.head_path]
+            to_move += _rotated_since_backup(p.audit_log, path / "audit.jsonl", result)
         for f in to_move:
             if f.exists():
                 target = aside_name(f, stamp)
@@ -114,3 +120,20 @@ def restore_backup(inst, path: Path, stamp: str | None = None) -> RestoreResult:
         except SnapshotError as exc:  # pragma: no cover - verified before the swap
             raise BackupError(f"La base restaurada no verifica: {exc}") from None
     return result
+
+
+def _rotated_since_backup(current: Path, restored: Path, result: RestoreResult) -> list[Path]:
+    """The rotated audit files newer than the backup's audit.jsonl (moved aside with it)."""
+    prev = first_prev(restored)
+    if prev is None and restored.stat().st_size == 0:
+        # an empty log (taken right after a rotation) continues where the backup's copy of
+        # the newest rotated file ends
+        copies = rotated_files(restored)
+        prev = last_hash(copies[-1]) if copies else GENESIS
+    newer = rotated_after(current, prev) if prev else None
+    if newer is None:
+        result.warnings.append("No se encontró el archivo de auditoría rotado que precede al respaldo: "
+                               "los archivos rotados quedan como están y 'emtp-admin audit verify' "
+                               "puede informar un corte en la cadena.")
+        return []
+    return newer
