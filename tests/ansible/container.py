@@ -26,7 +26,9 @@ import tempfile
 import time
 import uuid
 import zipfile
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 CACHE = Path(os.environ.get("EMTP_CI_CACHE", "/var/cache/emtp-ci"))
 SUITE = "bookworm"
@@ -248,3 +250,25 @@ def main(argv: list[str]) -> int:
 
 if __name__ == "__main__":
     sys.exit(main(sys.argv))
+
+
+@contextmanager
+def booted(work: Path, artifacts: Path) -> Iterator[Container]:
+    """A container booted in ``work`` with the wheelhouse bound in; on exit the ``*.log`` files
+    of ``work`` (ansible's output) are kept in ``artifacts`` and the container is stopped and
+    removed (kept running when EMTP_CI_KEEP_CONTAINER is set, to look inside)."""
+    try:
+        box = Container(work, binds_ro={str(WHEELHOUSE): WHEELHOUSE_IN_CONTAINER}).start()
+    except Exception:
+        shutil.rmtree(work, ignore_errors=True)
+        raise
+    try:
+        yield box
+    finally:
+        for f in work.glob("*.log"):
+            shutil.copy(f, artifacts / f.name)
+        if os.environ.get("EMTP_CI_KEEP_CONTAINER"):
+            log(f"keeping {box.root} (pid {box.pid})")
+        else:
+            box.stop()
+            shutil.rmtree(work, ignore_errors=True)

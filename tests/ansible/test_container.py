@@ -187,24 +187,10 @@ def env():
     wheel_bad = _variant(work, "broken", _bump(version_n, 2), broken=True)
     ct.ensure_wheelhouse(wheel_n, wheel_n1, wheel_bad)
     ct.log(f"wheels {wheel_n.name}, {wheel_n1.name}, {wheel_bad.name} ready in {time.monotonic() - t0:.0f} s")
-    try:
-        box = ct.Container(work, binds_ro={str(ct.WHEELHOUSE): ct.WHEELHOUSE_IN_CONTAINER}).start()
-    except Exception:
-        shutil.rmtree(work, ignore_errors=True)
-        raise
-    try:
+    with ct.booted(work, artifacts) as box:
         yield {"box": box, "ansible": Ansible(work, box.pid, checkout), "work": work,
                "n": (version_n, wheel_n), "n1": (_bump(version_n, 1), wheel_n1),
                "bad": (_bump(version_n, 2), wheel_bad)}
-    finally:
-        for f in work.glob("*.log"):
-            shutil.copy(f, artifacts / f.name)
-        if os.environ.get("EMTP_CI_KEEP_CONTAINER"):
-            ct.log(f"keeping {box.root} (pid {box.pid})")
-        else:
-            box.stop()
-            shutil.rmtree(work, ignore_errors=True)
-
 
 def http(box, path: str, port: int = 8051) -> tuple[int, str]:
     """GET from inside the container (its own loopback)."""

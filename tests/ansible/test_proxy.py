@@ -16,7 +16,6 @@ Ansible runner); the app wheel is built from git HEAD. About 2-3 minutes.
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -81,21 +80,8 @@ def env():
         "emtp_proxy_tls_key": key,
     }))
     proxy_vars.chmod(0o600)
-    try:
-        box = ct.Container(work, binds_ro={str(ct.WHEELHOUSE): ct.WHEELHOUSE_IN_CONTAINER}).start()
-    except Exception:
-        shutil.rmtree(work, ignore_errors=True)
-        raise
-    try:
+    with ct.booted(work, artifacts) as box:
         yield {"box": box, "ansible": Ansible(work, box.pid, checkout), "vars": proxy_vars, "cert": cert, "key": key}
-    finally:
-        for f in work.glob("*.log"):
-            shutil.copy(f, artifacts / f.name)
-        if os.environ.get("EMTP_CI_KEEP_CONTAINER"):
-            ct.log(f"keeping {box.root} (pid {box.pid})")
-        else:
-            box.stop()
-            shutil.rmtree(work, ignore_errors=True)
 
 
 def site(env, label: str, *extra: str) -> subprocess.CompletedProcess:
