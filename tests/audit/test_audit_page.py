@@ -55,7 +55,7 @@ def test_admin_sees_the_page_with_summary_alert_and_rows(admin_client, instance)
     assert kpis["Usuarios distintos"] == "2"  # ana, jefa
     assert "Alerta: usuarios con más de 5 intentos de ingreso fallidos" in html
     assert re.search(r">intruso</a>: 6 intentos fallidos", html)
-    assert "<span>resumen</span><span class=\"num\">2 visitas</span>" in html
+    assert "<span>Resumen</span><span class=\"num\">2 visitas</span>" in html
     assert "Creación de usuario" in html and "perfil: analista" in html
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html and "<script>alert(1)" not in html
     assert "vieja" not in html  # 40 days old, outside the default 7 days

@@ -21,6 +21,7 @@ from datetime import date, datetime, timedelta, timezone
 from typing import Any, Iterator, Mapping
 
 from visualizador_emtp.audit.index import CHILE_TZ, AuditIndex, IndexBusy, chile_day_bounds, normalize_ts
+from visualizador_emtp.fmt import miles
 
 PERIODS = {"hoy": "Hoy", "7d": "Últimos 7 días", "30d": "Últimos 30 días", "custom": "Rango personalizado"}
 PERIOD_DAYS = {"hoy": 1, "7d": 7, "30d": 30}
@@ -55,7 +56,10 @@ LOGIN_REASONS = {
 DETAIL_KEYS = {
     "reason": "motivo", "page": "página", "format": "formato", "role": "perfil", "fields": "campos",
     "rows": "filas", "version": "versión", "source": "fuente", "file": "archivo", "error": "error",
+    "previous": "versión anterior", "dry_run": "simulación", "years": "filas por año", "seed": "semilla",
 }
+# user fields named in user_update's detail
+FIELD_LABELS = {"role": "perfil", "full_name": "nombre", "email": "correo", "password": "contraseña"}
 FAILED_ATTEMPTS_ALERT = 5  # "Alerta si hay más de 5 intentos fallidos del mismo usuario"
 MAX_PAGE_SIZE = 500
 MIN_DATE, MAX_DATE = date(2000, 1, 1), date(2999, 12, 31)
@@ -154,21 +158,30 @@ def describe_detail(event: str, detail: Any) -> str:
     """A short Spanish rendering of the detail field (plain text; templates escape it)."""
     if detail in (None, "", {}, []):
         return ""
-    if isinstance(detail, dict):
-        parts = []
-        for key, value in detail.items():
-            name = DETAIL_KEYS.get(key, key)
-            if key == "reason" and isinstance(value, str):
-                value = ", ".join(LOGIN_REASONS.get(r, r) for r in value.split(","))
-            elif isinstance(value, (dict, list)):
-                value = json.dumps(value, ensure_ascii=False)
-            elif isinstance(value, bool):
-                value = "sí" if value else "no"
-            parts.append(f"{name}: {value}")
-        return "; ".join(parts)
-    if isinstance(detail, list):
-        return json.dumps(detail, ensure_ascii=False)
-    return str(detail)
+    if not isinstance(detail, dict):
+        return _detail_value(detail)
+    parts = []
+    for key, value in detail.items():
+        if value is None or value == "":
+            continue
+        if key == "reason" and isinstance(value, str):
+            value = ", ".join(LOGIN_REASONS.get(r, r) for r in value.split(","))
+        elif key == "fields" and isinstance(value, list):
+            value = [FIELD_LABELS.get(v, v) for v in value]
+        parts.append(f"{DETAIL_KEYS.get(key, key)}: {_detail_value(value)}")
+    return "; ".join(parts)
+
+
+def _detail_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "sí" if value else "no"
+    if isinstance(value, int):
+        return miles(value)
+    if isinstance(value, dict):
+        return ", ".join(f"{k}: {_detail_value(v)}" for k, v in value.items())
+    if isinstance(value, list):
+        return ", ".join(_detail_value(v) for v in value)
+    return str(value)
 
 
 # -- the SQL behind the filters -----------------------------------------------------------------

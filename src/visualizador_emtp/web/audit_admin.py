@@ -16,6 +16,7 @@ from flask import Blueprint, Response, request, stream_with_context, url_for
 
 from visualizador_emtp.audit import query as q
 from visualizador_emtp.auth.permissions import admin_required
+from visualizador_emtp.charts.pages import PAGES
 from visualizador_emtp.web.context import audit, instance
 from visualizador_emtp.fmt import CHILE_TZ
 from visualizador_emtp.web.htmx import render_page
@@ -46,7 +47,7 @@ def _context() -> dict:
     return {
         "f": f, "args": args, "messages": msgs, "summary": summary, "result": result, "stale": stale,
         "periods": q.PERIODS, "outcomes": q.OUTCOMES, "event_labels": q.EVENT_LABELS,
-        "alert_threshold": q.FAILED_ATTEMPTS_ALERT,
+        "alert_threshold": q.FAILED_ATTEMPTS_ALERT, "page_labels": PAGES,
         "csv_url": url_for("audit_admin.export_csv", **args),
         "page_url": lambda n: url_for("audit_admin.index", **args, pagina=n),
         "first_row": (result.page - 1) * result.page_size + 1,

@@ -26,13 +26,18 @@
     box.textContent = text;
     target.replaceChildren(box);
   }
-  document.addEventListener("htmx:responseError", function (ev) {
+  // Our 4xx answers (a form with its error, access denied, an invalid filter) are server-rendered,
+  // escaped fragments: swap them like any other, so htmx also wires the hx-* attributes inside them
+  // (a form shown again with its error must still submit through htmx).
+  document.addEventListener("htmx:beforeSwap", function (ev) {
     var xhr = ev.detail.xhr;
     if (xhr && xhr.status >= 400 && xhr.status < 500 && xhr.responseText) {
-      // our 4xx fragments are safe, escaped HTML rendered by the server
-      ev.detail.target.innerHTML = xhr.responseText;
-      return;
+      ev.detail.shouldSwap = true;
+      ev.detail.isError = false;
     }
+  });
+  document.addEventListener("htmx:responseError", function (ev) {
+    var xhr = ev.detail.xhr;
     showFragmentError(ev.detail.target, "No se pudo cargar esta sección (error " + (xhr ? xhr.status : "?") +
       "). Intente nuevamente; si persiste, avise a TI.");
   });
