@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import gzip
 import os
+import pwd
 import re
 import sqlite3
+import subprocess
 import tarfile
 import time
 from datetime import datetime
 
 import pytest
 
+from support import EMTP_ADMIN
 from visualizador_emtp.ops.archive import apply_archive_retention, archive_name, list_archives
 
 
@@ -116,6 +119,13 @@ def test_maintenance_log_and_show(home, instance, run_cli):
     assert re.fullmatch(r"\[\d{4}-\d{2}-\d{2} \d{2}:\d{2}\] - Reset password usuario \"analista01\" - TI: Juan Pérez", line)
     r = run_cli("maintenance", "log", "Backup mensual revisado", env={"SUDO_USER": "maria", "USER": "root"})
     assert instance.paths.maintenance_log.read_text().splitlines()[-1].endswith("- TI: maria")
+    # cron and timers may set none of SUDO_USER, USER, LOGNAME: the process's own account is named
+    bare = {k: v for k, v in os.environ.items() if k not in ("SUDO_USER", "USER", "LOGNAME")}
+    r = subprocess.run([EMTP_ADMIN, "maintenance", "log", "Tarea programada"], capture_output=True, text=True,
+                       env={**bare, "EMTP_HOME": str(home)})
+    assert r.returncode == 0, r.stderr
+    account = pwd.getpwuid(os.geteuid()).pw_name
+    assert instance.paths.maintenance_log.read_text().splitlines()[-1].endswith(f"- TI: {account}")
     assert run_cli("maintenance", "log", "   ").returncode == 1
     for i in range(5):
         run_cli("maintenance", "log", f"tarea {i}", "--operator", "ti")

@@ -43,8 +43,18 @@ def get_instance(ctx: click.Context) -> Instance:
 
 
 def operator_name(explicit: str | None = None) -> str:
+    """Who runs the command, for the audit and MANTENIMIENTO.log: --operator, the user behind sudo,
+    the login name, or (cron and timers may set neither) the account of the process."""
     import os
-    return explicit or os.environ.get("SUDO_USER") or os.environ.get("USER") or "desconocido"
+    import pwd
+
+    named = explicit or os.environ.get("SUDO_USER") or os.environ.get("USER") or os.environ.get("LOGNAME")
+    if named:
+        return named
+    try:
+        return pwd.getpwuid(os.geteuid()).pw_name
+    except KeyError:  # a uid without a passwd entry (some containers)
+        return f"uid {os.geteuid()}"
 
 
 def run_cli(group: click.Group) -> int:

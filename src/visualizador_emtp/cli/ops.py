@@ -327,7 +327,7 @@ def maintenance() -> None:
 
 @maintenance.command("log")
 @click.argument("message", metavar="MENSAJE")
-@click.option("--operator", help="Nombre de quien hizo el trabajo (por defecto SUDO_USER o USER).")
+@click.option("--operator", help="Nombre de quien hizo el trabajo (por defecto SUDO_USER, USER o la cuenta que la ejecuta).")
 @click.pass_context
 def maintenance_log(ctx: click.Context, message: str, operator: str | None) -> None:
     """Agrega '[AAAA-MM-DD HH:MM] - MENSAJE - TI: operador' al registro."""
