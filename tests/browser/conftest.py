@@ -41,16 +41,30 @@ class Console:
         page.on("pageerror", lambda e: self.errors.append(f"pageerror: {e}"))
 
 
-@pytest.fixture
-def page(browser, dash_env):
+def _logged_in(browser, dash_env, username: str):
     ctx = browser.new_context(viewport={"width": 1366, "height": 900}, accept_downloads=True, locale="es-CL")
     pg = ctx.new_page()
     pg.console = Console(pg)
     pg.goto(dash_env.base_url + "/login")
-    pg.fill("input[name=username]", emtp_env.USER)
+    pg.fill("input[name=username]", username)
     pg.fill("input[name=password]", emtp_env.PASSWORD)
     pg.click("button[type=submit]")
     pg.wait_for_url("**/resumen")
+    return ctx, pg
+
+
+@pytest.fixture
+def page(browser, dash_env):
+    """A tab logged in as the analyst."""
+    ctx, pg = _logged_in(browser, dash_env, emtp_env.USER)
+    yield pg
+    ctx.close()
+
+
+@pytest.fixture
+def admin_page(browser, dash_env):
+    """A tab logged in as the administrator."""
+    ctx, pg = _logged_in(browser, dash_env, emtp_env.ADMIN_USER)
     yield pg
     ctx.close()
 

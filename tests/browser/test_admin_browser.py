@@ -16,23 +16,6 @@ import emtp_env
 pytestmark = pytest.mark.browser
 
 
-@pytest.fixture
-def admin_page(browser, dash_env):
-    ctx = browser.new_context(viewport={"width": 1366, "height": 900}, accept_downloads=True, locale="es-CL")
-    pg = ctx.new_page()
-    errors: list[str] = []
-    pg.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-    pg.on("pageerror", lambda e: errors.append(f"pageerror: {e}"))
-    pg.console_errors = errors
-    pg.goto(dash_env.base_url + "/login")
-    pg.fill("input[name=username]", emtp_env.ADMIN_USER)
-    pg.fill("input[name=password]", emtp_env.PASSWORD)
-    pg.click("button[type=submit]")
-    pg.wait_for_url("**/resumen")
-    yield pg
-    ctx.close()
-
-
 def htmx(pg, action, path_part: str):
     """Run an action that sends an HTMX request and wait until its response has been swapped in."""
     with pg.expect_response(lambda r: path_part in r.url and r.request.headers.get("hx-request") == "true"):
@@ -115,7 +98,7 @@ def test_user_management_create_edit_deactivate(admin_page, dash_env, shots):
                                                     "csrf_token": token}, allow_redirects=False)
     assert r.status_code == 401 and "Usuario o contraseña incorrectos." in r.text
     # the only console line is chromium's own note of the form's 422 answer: no script error
-    assert [e for e in pg.console_errors if "status of 422" not in e] == []
+    assert [e for e in pg.console.errors if "status of 422" not in e] == []
 
 
 def test_audit_page_alert_filters_and_csv(admin_page, dash_env, shots, tmp_path):
@@ -160,7 +143,7 @@ def test_audit_page_alert_filters_and_csv(admin_page, dash_env, shots, tmp_path)
     assert texts and all(emtp_env.USER in t and "Exitoso" in t for t in texts)
     exported = _csv_rows(pg, tmp_path, "ana.csv")
     assert exported and set(exported) == {(emtp_env.USER, "exitoso")}
-    assert pg.console_errors == []
+    assert pg.console.errors == []
 
 
 def _csv_rows(pg, tmp_path, name: str) -> list[tuple[str, str]]:

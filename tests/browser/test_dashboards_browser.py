@@ -3,7 +3,6 @@ the URL and through the sidebar, back/forward restore views, downloads are valid
 
 from __future__ import annotations
 
-import io
 import re
 
 import openpyxl
