@@ -279,7 +279,7 @@ def main() -> None:
     try:
         run(env, "init")
         t = time.perf_counter()
-        out = run(env, "demo-data", "--years", args.years)
+        run(env, "demo-data", "--years", args.years)
         demo_s = time.perf_counter() - t
         import json
         manifest = json.loads((home / "data" / "processed" / "current" / "manifest.json").read_text())

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import re
 from datetime import date, datetime, timedelta, timezone
-from pathlib import Path
 
 from visualizador_emtp.audit.chain import AuditLog, _open_text
 from visualizador_emtp.audit.index import CHILE_TZ, normalize_ts

@@ -17,7 +17,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from audit_helpers import EVENTS, USERS, brute_filter, chile_day, scan_records, write_events
+from audit_helpers import EVENTS, brute_filter, chile_day, scan_records, write_events
 from visualizador_emtp.audit import query as q
 from visualizador_emtp.audit.chain import AuditLog
 from visualizador_emtp.audit.index import AuditIndex, chile_day_bounds

@@ -4,7 +4,6 @@ The table mimics SIGE ("dbo.matricula_alumno", all levels, extra columns); the r
 shipped default SQL Server query unchanged (it is also valid PostgreSQL).
 """
 
-import io
 import json
 import os
 import socket

@@ -14,7 +14,7 @@ Row fields used by the templates (prepared by ``charts.pages``):
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Callable
 

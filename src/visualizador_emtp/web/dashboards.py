@@ -16,12 +16,11 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from urllib.parse import urlencode
 
-from flask import Blueprint, Response, abort, current_app, render_template, request, send_file, url_for
+from flask import Blueprint, Response, abort, render_template, request, send_file, url_for
 from werkzeug.datastructures import MultiDict
 
 from visualizador_emtp.auth.permissions import login_required, public
 from visualizador_emtp.charts import bundle, export, pages, render, specs, theme
-from visualizador_emtp.data import catalog
 from visualizador_emtp.data.cube import Cube, DataUnavailable, Filters, get_cube
 from visualizador_emtp.web.context import audit, instance
 from markupsafe import Markup, escape
@@ -264,7 +263,7 @@ def _render_dashboard(page: str):
         audit("page_view", target=page, detail={"page": page})
     if state.cube is None:
         ctx.update(warnings=[], query="", fields=[], pd=None)
-        body = render_page(f"dashboards/page.html", "dashboards/_tablero.html", **ctx)
+        body = render_page("dashboards/page.html", "dashboards/_tablero.html", **ctx)
         return body, (503 if full else 200)
     cube = state.cube
     v, warnings = _view(page, cube)
