@@ -1,6 +1,6 @@
 """The admin pages in a real browser (chromium) against a real gunicorn: Gestión de usuarios through its
 HTMX forms (create, edit, deactivate with the browser's confirmation dialog, filters, back button) and the
-Auditoría page (failed-login alert, filters, CSV export of what is on screen)."""
+Auditoría page (failed-login alert, filters, CSV export of what is on screen); Mi cuenta for every user."""
 
 from __future__ import annotations
 
@@ -154,3 +154,20 @@ def _csv_rows(pg, tmp_path, name: str) -> list[tuple[str, str]]:
     d.value.save_as(path)
     lines = list(csv.DictReader(io.StringIO(path.read_text(encoding="utf-8-sig")), delimiter=";"))
     return [(r["actor"], r["resultado"]) for r in lines]
+
+
+def test_my_account_from_the_sidebar(page, dash_env, shots):
+    """Any user reaches Mi cuenta from the sidebar; a wrong current password is answered in place."""
+    pg = page
+    pg.click(".sidebar-foot a:has-text('Mi cuenta')")
+    pg.wait_for_url("**/cuenta")
+    assert pg.inner_text("h1") == "Mi cuenta"
+    assert emtp_env.USER in pg.inner_text(".account-data")
+    pg.fill("input[name=current]", "no-es-la-clave")
+    pg.fill("input[name=password]", "Clave-segura-9")
+    pg.fill("input[name=confirm]", "Clave-segura-9")
+    pg.click("button:has-text('Cambiar contraseña')")
+    pg.wait_for_selector(".alert-error")
+    assert "La contraseña actual no es correcta." in pg.inner_text(".alert-error")
+    shots(pg, "mi_cuenta")
+    assert [e for e in pg.console.errors if "status of 422" not in e] == []

@@ -52,6 +52,9 @@ LOGIN_REASONS = {
     "inactive": "usuario desactivado",
     "locked": "usuario bloqueado",
     "lockout": "bloqueo activado",
+    "missing": "campos vacíos",
+    "invalid": "contraseña nueva no válida",
+    "same": "igual a la anterior",
 }
 DETAIL_KEYS = {
     "reason": "motivo", "page": "página", "format": "formato", "role": "perfil", "fields": "campos",

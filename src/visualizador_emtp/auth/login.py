@@ -10,7 +10,8 @@ from datetime import timedelta
 from sqlalchemy import delete, func, select
 
 from visualizador_emtp.auth.models import LoginAttempt, UserSession
-from visualizador_emtp.auth.passwords import dummy_verify, verify_password
+from visualizador_emtp.auth.passwords import PasswordError, check_password_rules, dummy_verify, hash_password, \
+    verify_password
 from visualizador_emtp.db import Database, utcnow
 from visualizador_emtp.users.models import User
 
@@ -105,6 +106,55 @@ def authenticate(db: Database, username: str, password: str, ip: str, user_agent
         s.add(UserSession(id=_session_id(token), user_id=user.id, created_at=now, last_seen=now,
                           ip=ip[:64], user_agent=(user_agent or "")[:300]))
         return LoginResult(True, "", "ok", user.id, user.username, user.role, token)
+
+
+@dataclass
+class PasswordChange:
+    ok: bool
+    message: str = ""
+    reason: str = ""  # for the audit trail: ok, missing, bad_password, invalid, same, locked
+    signed_out: bool = False  # the session was ended (too many wrong current passwords)
+
+
+def change_own_password(db: Database, user_id: int, session_id: str, current: str, new: str, confirm: str,
+                        ip: str, policy: LockoutPolicy, bcrypt_rounds: int = 12) -> PasswordChange:
+    """A logged-in user changes their own password, proving the current one.
+
+    A wrong current password counts as a failed login (same table, same lockout), so a stolen
+    session cannot be used to guess it: when the lockout triggers, this session is ended too.
+    On success every other session of the user is ended; this one stays.
+    """
+    if not current or not new or not confirm:
+        return PasswordChange(False, "Complete la contraseña actual, la nueva y su confirmación.", "missing")
+    with db.session() as s:
+        user = s.get(User, user_id)
+        key = user.username.lower()
+        if is_locked(s, key, ip, policy):
+            return PasswordChange(False, LOCKED_MESSAGE.format(minutes=policy.lock_minutes), "locked")
+        if not verify_password(current, user.password_hash):
+            s.add(LoginAttempt(username=key, ip=ip, success=False))
+            user.failed_logins = (user.failed_logins or 0) + 1
+            s.flush()
+            if is_locked(s, key, ip, policy):
+                user.locked_until = utcnow() + timedelta(minutes=policy.lock_minutes)
+                s.execute(delete(UserSession).where(UserSession.id == session_id))
+                return PasswordChange(False, LOCKED_MESSAGE.format(minutes=policy.lock_minutes),
+                                      "bad_password,lockout", signed_out=True)
+            return PasswordChange(False, "La contraseña actual no es correcta.", "bad_password")
+        try:
+            check_password_rules(new, confirm)
+        except PasswordError as exc:
+            return PasswordChange(False, str(exc), "invalid")
+        if verify_password(new, user.password_hash):
+            return PasswordChange(False, "La nueva contraseña debe ser distinta de la actual.", "same")
+        now = utcnow()
+        user.password_hash = hash_password(new, bcrypt_rounds)
+        user.password_changed_at = now
+        user.updated_at = now
+        user.failed_logins = 0
+        user.locked_until = None
+        s.execute(delete(UserSession).where(UserSession.user_id == user_id, UserSession.id != session_id))
+        return PasswordChange(True, "", "ok")
 
 
 @dataclass

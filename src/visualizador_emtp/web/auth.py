@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from flask import Blueprint, flash, g, redirect, render_template, request, session, url_for
 
-from visualizador_emtp.auth import csrf
 import time
 
-from visualizador_emtp.auth.login import LockoutPolicy, authenticate, end_session, prune
+from visualizador_emtp.auth import csrf
+from visualizador_emtp.auth.login import LockoutPolicy, authenticate, change_own_password, end_session, prune
 from visualizador_emtp.auth.permissions import login_required, public
+from visualizador_emtp.users import service
 from visualizador_emtp.web.context import audit, client_ip, instance, user_agent
 
 bp = Blueprint("auth", __name__)
@@ -93,4 +94,31 @@ def logout():
 @bp.get("/cuenta")
 @login_required
 def account():
-    return render_template("account.html")
+    return _account_page()
+
+
+def _account_page(error: str | None = None, status: int = 200):
+    return render_template("account.html", account=service.get_user_by_id(instance().db, g.user.id),
+                           error=error), status
+
+
+@bp.post("/cuenta/contrasena")
+@login_required
+def change_password():
+    inst = instance()
+    result = change_own_password(
+        inst.db, g.user.id, g.user.session_id, request.form.get("current", "")[:1000],
+        request.form.get("password", "")[:1000], request.form.get("confirm", "")[:1000], client_ip(),
+        LockoutPolicy.from_settings(inst.settings), inst.settings["security.bcrypt_rounds"])
+    audit("user_password_change", target=g.user.username, success=result.ok,
+          detail=None if result.ok else {"reason": result.reason})
+    if result.signed_out:
+        audit("lockout", target=g.user.username, success=False, actor=g.user.username,
+              detail={"reason": result.reason})
+        session.clear()
+        flash(result.message, "error")
+        return redirect(url_for("auth.login"))
+    if not result.ok:
+        return _account_page(result.message, 429 if result.reason == "locked" else 422)
+    flash("Contraseña actualizada. Se cerraron sus otras sesiones abiertas.", "success")
+    return redirect(url_for("auth.account"))
