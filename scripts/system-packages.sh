@@ -5,7 +5,7 @@ set -euo pipefail
 
 DEMO_PKGS=(python3 python3-venv python3-dev gcc unixodbc)
 TEST_PKGS=("${DEMO_PKGS[@]}" chromium postgresql odbc-postgresql unixodbc-dev tdsodbc sqlite3 logrotate wrk
-           debootstrap systemd-container systemd cron curl ca-certificates openssl procps iproute2)
+           debootstrap systemd-container systemd cron curl ca-certificates openssl procps iproute2 sudo)
 
 case "${1:-}" in
   --demo) wanted=("${DEMO_PKGS[@]}") ;;

@@ -81,6 +81,22 @@ def test_unit_and_logrotate_files_have_one_source():
     assert "/systemd/visualizador-emtp.service" in tasks
     assert "/logrotate/visualizador-emtp" in tasks
     assert "'/systemd/visualizador-emtp-' ~ item.0.name" in tasks
+    assert "/systemd/visualizador-emtp.sudoers" in tasks
+
+
+def test_sudo_rule_is_valid_and_narrow():
+    """The service user may stop, start and reset-failed its own unit, and nothing else."""
+    rule = REPO / "systemd" / "visualizador-emtp.sudoers"
+    exe = shutil.which("visudo")
+    assert exe, "visudo (paquete sudo) es necesario para esta prueba"
+    res = subprocess.run([exe, "-cf", str(rule)], capture_output=True, text=True)
+    assert res.returncode == 0, res.stdout + res.stderr
+    lines = [line for line in rule.read_text().splitlines() if line.strip() and not line.startswith("#")]
+    assert len(lines) == 1
+    user, commands = lines[0].split(" NOPASSWD: ")
+    assert user == "emtp ALL=(root)"
+    assert [c.strip() for c in commands.split(",")] == [
+        f"/usr/bin/systemctl {action} visualizador-emtp" for action in ("stop", "start", "reset-failed")]
 
 
 @pytest.mark.parametrize("unit", UNITS, ids=[u.name for u in UNITS])

@@ -214,6 +214,19 @@ def admin(box, *args: str, check: bool = True, **kw) -> subprocess.CompletedProc
     return box.exec(["/usr/local/bin/emtp-admin", *args], check=check, **kw)
 
 
+def use_up_start_limit(box, refuse_one: bool = False) -> None:
+    """Use up the unit's start limit (StartLimitBurst=5 in 300 s), as a busy maintenance window can:
+    five restarts leave the service running, and any further plain start within 5 minutes is refused.
+    With refuse_one, that refusal is shown (a sixth restart fails and leaves the service stopped)."""
+    box.exec(["systemctl", "reset-failed", "visualizador-emtp"], check=False)
+    for _ in range(5):
+        box.exec(["systemctl", "restart", "visualizador-emtp"], timeout=120)
+    assert box.exec(["systemctl", "is-active", "visualizador-emtp"]).stdout.strip() == "active"
+    if refuse_one:
+        res = box.exec(["systemctl", "restart", "visualizador-emtp"], check=False, timeout=120)
+        assert res.returncode != 0 and "too often" in res.stderr, res.stderr
+
+
 def installed_version(box) -> str:
     return box.exec(["readlink", f"{HOME}/venv"]).stdout.strip().rsplit("/", 1)[-1]
 
@@ -389,3 +402,54 @@ def test_broken_migration_rolls_back(env):
     assert f"{v1} -> {vbad} FALLIDA en la etapa 'migración'" in mant, mant
     # the pre-upgrade database was put back by emtp-admin restore (previous files set aside)
     assert box.sh(f"ls {HOME}/data | grep -q pre-restore", check=False).returncode == 0
+
+
+def test_backup_restore_and_doctor_playbooks(env):
+    """The on-demand playbooks IT runs by hand: backup.yml, restore.yml (with its safety checks) and
+    doctor.yml. The audit log has been rotated by the logrotate test, so the restore also crosses a
+    rotation and the chain must still verify."""
+    box, ansible = env["box"], env["ansible"]
+    res = ansible.play("backup.yml", label="backup")
+    assert res.returncode == 0, tail(res)
+    name = sorted(re.findall(r"emtp_\d{8}-\d{6}", res.stdout))[-1]
+    assert box.sh(f"test -f /backups/visualizador-emtp/{name}/MANIFEST.json", check=False).returncode == 0
+
+    # a change after the backup, and a rotation of the audit log
+    admin(box, "users", "create", "--role", "analista", "--password-stdin", "temporal", input="Clave-temporal-1\n")
+    box.exec(["logrotate", "-f", "/etc/logrotate.d/visualizador-emtp"])
+    admin(box, "maintenance", "log", "después del respaldo")
+
+    # without the confirmation nothing happens and the service keeps running
+    refused = ansible.play("restore.yml", "-e", f"emtp_restore_backup={name}", label="restore-unconfirmed")
+    assert refused.returncode != 0 and "confirme" in refused.stdout, tail(refused)
+    assert re.search(r"(?m)^temporal\s", admin(box, "users", "list").stdout)
+    assert box.exec(["systemctl", "is-active", "visualizador-emtp"]).stdout.strip() == "active"
+
+    use_up_start_limit(box, refuse_one=True)
+    res = ansible.play("restore.yml", "-e", f"emtp_restore_backup={name}", "-e", "emtp_restore_confirm=true",
+                       label="restore")
+    assert res.returncode == 0, tail(res)
+    users = admin(box, "users", "list").stdout
+    assert not re.search(r"(?m)^temporal\s", users) and re.search(r"(?m)^admin\s", users), users
+    assert box.exec(["systemctl", "is-active", "visualizador-emtp"]).stdout.strip() == "active"
+    wait_http(box, "/login")
+    verify = admin(box, "audit", "verify", check=False)
+    assert verify.returncode == 0, verify.stdout + verify.stderr
+    assert f"Restauración del respaldo {name} (restore.yml)" in box.path(f"{HOME}/logs/MANTENIMIENTO.log").read_text()
+    # the files in place before the restore were kept aside, the rotated audit file among them
+    aside = box.sh(f"ls {HOME}/data {HOME}/logs | grep pre-restore", check=False).stdout
+    assert "users.db.pre-restore-" in aside and "audit.jsonl.1.pre-restore-" in aside, aside
+
+    # the operator's own command under the real systemd: stop, restore, start again, also when the
+    # unit is past its start limit
+    use_up_start_limit(box)
+    again = admin(box, "restore", name, "--yes", "--restart", check=False, timeout=300)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "Servicio visualizador-emtp detenido." in again.stdout and "visualizador-emtp iniciado." in again.stdout
+    assert box.exec(["systemctl", "is-active", "visualizador-emtp"]).stdout.strip() == "active"
+    wait_http(box, "/login")
+
+    res = ansible.play("doctor.yml", label="doctor")
+    assert res.returncode == 0, tail(res)
+    for check in ("servicio", "healthz", "cadena_auditoria", "ultimo_respaldo"):
+        assert re.search(rf"OK\s+{check}\b", res.stdout), tail(res)

@@ -170,7 +170,8 @@ def restore(ctx: click.Context, backup_ref: str, yes: bool, restart: bool, dest:
     """
     from visualizador_emtp.ops.backup import BackupError, backup_dest, find_backup, verify_backup
     from visualizador_emtp.ops.restore import restore_backup
-    from visualizador_emtp.ops.service import SERVICE_NAME, service_state, systemctl_action, systemctl_path
+    from visualizador_emtp.ops.service import (SERVICE_NAME, service_state, start_service, systemctl_action,
+                                               systemctl_path)
 
     inst = get_instance(ctx)
     target_dest = backup_dest(inst.settings, dest)
@@ -207,7 +208,7 @@ def restore(ctx: click.Context, backup_ref: str, yes: bool, restart: bool, dest:
             raise CliError(f"Restauración fallida: {exc}") from None
     finally:
         if stopped:
-            ok, out = systemctl_action(systemctl_path(), "start")
+            ok, out = start_service(systemctl_path())
             click.echo(f"Servicio {SERVICE_NAME} " + ("iniciado." if ok else f"NO se pudo iniciar: {out}"))
     click.echo(f"Restaurado {info.name} (tomado el {info.created_at.astimezone():%Y-%m-%d %H:%M}).")
     if res.tables:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import urllib.error
@@ -34,11 +35,27 @@ def systemd_state(exe: str, unit: str = SERVICE_NAME) -> str:
 
 
 def systemctl_action(exe: str, action: str, unit: str = SERVICE_NAME) -> tuple[bool, str]:
+    """Stop, start or reset-failed the unit. As root directly; as the service user (what
+    'sudo emtp-admin' runs as) through the narrow sudo rule of systemd/visualizador-emtp.sudoers."""
+    cmd = [exe, action, unit]
+    if os.geteuid() != 0 and shutil.which("sudo"):
+        cmd = ["sudo", "-n", *cmd]  # -n: never ask for a password, fail instead
     try:
-        out = subprocess.run([exe, action, unit], capture_output=True, text=True, timeout=120)
+        out = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
     except (OSError, subprocess.TimeoutExpired) as exc:
         return False, str(exc)
+    if out.returncode != 0 and cmd[0] == "sudo":
+        return False, ((out.stderr or out.stdout).strip() + " (falta la regla /etc/sudoers.d/visualizador-emtp "
+                       "que instala Ansible, o ejecute la orden como root)")
     return out.returncode == 0, (out.stderr or out.stdout).strip()
+
+
+def start_service(exe: str, unit: str = SERVICE_NAME) -> tuple[bool, str]:
+    """An operator's start after maintenance. The unit limits starts (StartLimitBurst) to stop a
+    crash loop; several maintenance steps in a row can reach that limit, and systemd would refuse
+    with "start of the service was attempted too often", so the counter is cleared first."""
+    systemctl_action(exe, "reset-failed", unit)
+    return systemctl_action(exe, "start", unit)
 
 
 def local_url(bind: str, path: str) -> str:
