@@ -70,6 +70,18 @@ def is_locked(db_session, username: str, ip: str, policy: LockoutPolicy) -> bool
     return False
 
 
+def _record_failure(s, user: User | None, key: str, ip: str, policy: LockoutPolicy) -> bool:
+    """Count a failed password check (login or own password change); True when it starts a lockout."""
+    s.add(LoginAttempt(username=key, ip=ip, success=False))
+    if user is not None:
+        user.failed_logins = (user.failed_logins or 0) + 1
+    s.flush()
+    locked_now = is_locked(s, key, ip, policy)
+    if locked_now and user is not None:
+        user.locked_until = utcnow() + timedelta(minutes=policy.lock_minutes)
+    return locked_now
+
+
 def authenticate(db: Database, username: str, password: str, ip: str, user_agent: str,
                  policy: LockoutPolicy, bcrypt_rounds: int = 12) -> LoginResult:
     typed = (username or "").strip()[:64]
@@ -88,16 +100,10 @@ def authenticate(db: Database, username: str, password: str, ip: str, user_agent
             reason = "inactive"
         else:
             reason = "ok"
-        ok = reason == "ok"
-        s.add(LoginAttempt(username=key, ip=ip, success=ok))
-        if not ok:
-            if user is not None:
-                user.failed_logins = (user.failed_logins or 0) + 1
-            s.flush()
-            locked_now = is_locked(s, key, ip, policy)
-            if locked_now and user is not None:
-                user.locked_until = utcnow() + timedelta(minutes=policy.lock_minutes)
+        if reason != "ok":
+            locked_now = _record_failure(s, user, key, ip, policy)
             return LoginResult(False, GENERIC_FAILURE, reason + (",lockout" if locked_now else ""), username=typed)
+        s.add(LoginAttempt(username=key, ip=ip, success=True))
         token = secrets.token_urlsafe(32)
         now = utcnow()
         user.last_login = now
@@ -132,11 +138,7 @@ def change_own_password(db: Database, user_id: int, session_id: str, current: st
         if is_locked(s, key, ip, policy):
             return PasswordChange(False, LOCKED_MESSAGE.format(minutes=policy.lock_minutes), "locked")
         if not verify_password(current, user.password_hash):
-            s.add(LoginAttempt(username=key, ip=ip, success=False))
-            user.failed_logins = (user.failed_logins or 0) + 1
-            s.flush()
-            if is_locked(s, key, ip, policy):
-                user.locked_until = utcnow() + timedelta(minutes=policy.lock_minutes)
+            if _record_failure(s, user, key, ip, policy):
                 s.execute(delete(UserSession).where(UserSession.id == session_id))
                 return PasswordChange(False, LOCKED_MESSAGE.format(minutes=policy.lock_minutes),
                                       "bad_password,lockout", signed_out=True)
