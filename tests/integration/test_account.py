@@ -7,21 +7,16 @@ import uuid
 
 import pytest
 
-from integration.conftest import make_home
-from support import WebClient, start_server
+from support import WebClient
 from visualizador_emtp.users import service
 
 PASSWORD = "Clave-propia-1"
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    inst = make_home(tmp_path_factory, "account", "\n[server]\ntrusted_proxies = 1\n")
-    srv = start_server(inst.home, workers=2)
-    srv.instance = inst
-    yield srv
-    srv.stop()
-    inst.db.dispose()
+@pytest.fixture
+def server(live):
+    """The module's real gunicorn (integration/conftest.py), its own for this module."""
+    return live
 
 
 @pytest.fixture
